@@ -21,7 +21,9 @@ pub enum PageError {
     UnknownClient,
     #[error("The redirect_uri is not registered for this application.")]
     RedirectUriMismatch,
-    #[error("This application has several redirect URIs registered, so the request must name one in redirect_uri.")]
+    #[error(
+        "This application has several redirect URIs registered, so the request must name one in redirect_uri."
+    )]
     RedirectUriRequired,
     #[error("The parameter {0} was sent more than once.")]
     Repeated(String),
@@ -59,7 +61,9 @@ pub struct ValidAuthorize {
 
 /// Stage one: the query string and the client id, before the client is looked up.
 pub fn parse_query(query: &[u8]) -> Result<(Params, String), PageError> {
-    let params = Params::parse(query).map_err(|e| PageError::Malformed(e.to_string().trim_start_matches("the request ").to_owned()))?;
+    let params = Params::parse(query).map_err(|e| {
+        PageError::Malformed(e.to_string().trim_start_matches("the request ").to_owned())
+    })?;
     let client_id = params
         .single("client_id")
         .map_err(|r| PageError::Repeated(r.0))?
@@ -69,10 +73,15 @@ pub fn parse_query(query: &[u8]) -> Result<(Params, String), PageError> {
 }
 
 /// Stage two: everything else, given the looked-up client (`None` when unknown).
-pub fn validate(params: &Params, client: Option<&Client>) -> Result<ValidAuthorize, AuthorizeError> {
+pub fn validate(
+    params: &Params,
+    client: Option<&Client>,
+) -> Result<ValidAuthorize, AuthorizeError> {
     let page = AuthorizeError::Page;
     let client = client.ok_or(page(PageError::UnknownClient))?;
-    let requested = params.single("redirect_uri").map_err(|r| page(PageError::Repeated(r.0)))?;
+    let requested = params
+        .single("redirect_uri")
+        .map_err(|r| page(PageError::Repeated(r.0)))?;
     let redirect_uri = match redirect_uri::resolve(&client.redirect_uris, requested) {
         Some(uri) => uri.to_owned(),
         None if requested.is_none() => return Err(page(PageError::RedirectUriRequired)),
@@ -89,10 +98,18 @@ pub fn validate(params: &Params, client: Option<&Client>) -> Result<ValidAuthori
         })
     };
     if let Some(name) = params.first_repeated() {
-        return Err(fail(ErrorCode::InvalidRequest, format!("The parameter {name} was sent more than once.")));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            format!("The parameter {name} was sent more than once."),
+        ));
     }
     match params.single("response_type").ok().flatten() {
-        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required; use response_type=code.".into())),
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "response_type is required; use response_type=code.".into(),
+            ));
+        }
         Some("code") => {}
         Some(_) => {
             return Err(fail(
@@ -119,7 +136,11 @@ pub fn validate(params: &Params, client: Option<&Client>) -> Result<ValidAuthori
     };
     // PKCE is required for every code request (RFC 9700 §2.1.1), checked before any login.
     let pkce_error = |e: PkceError| fail(ErrorCode::InvalidRequest, format!("{e}."));
-    let challenge = params.single("code_challenge").ok().flatten().ok_or(pkce_error(PkceError::MissingChallenge))?;
+    let challenge = params
+        .single("code_challenge")
+        .ok()
+        .flatten()
+        .ok_or(pkce_error(PkceError::MissingChallenge))?;
     let method_param = params.single("code_challenge_method").ok().flatten();
     let method = pkce::choose_method(method_param, client.pkce).map_err(pkce_error)?;
     let code_challenge = CodeChallenge::parse(challenge).map_err(pkce_error)?;
@@ -149,7 +170,10 @@ mod tests {
             name: "Test".into(),
             kind: ClientKind::Public,
             secret_hash: None,
-            redirect_uris: uris.iter().map(|u| RedirectUri::register(u).unwrap().0).collect(),
+            redirect_uris: uris
+                .iter()
+                .map(|u| RedirectUri::register(u).unwrap().0)
+                .collect(),
             grants: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             scopes: Scope::parse("photos:read profile").unwrap(),
             trusted: false,
@@ -186,7 +210,12 @@ mod tests {
     #[test]
     fn seed_request_is_refused_in_strict() {
         let c = client(PkceMode::Strict, &["myapp://oauth2redirect"]);
-        let r = run(&format!("response_type=code&client_id=54321&redirect_uri=myapp://oauth2redirect&code_challenge={CHALLENGE}&state=s"), &c);
+        let r = run(
+            &format!(
+                "response_type=code&client_id=54321&redirect_uri=myapp://oauth2redirect&code_challenge={CHALLENGE}&state=s"
+            ),
+            &c,
+        );
         match r {
             Err(AuthorizeError::Redirect(e)) => {
                 assert_eq!(e.error.code, ErrorCode::InvalidRequest);
@@ -200,22 +229,38 @@ mod tests {
     #[test]
     fn untrusted_redirects_are_page_errors() {
         let c = client(PkceMode::Strict, &["https://a.example/cb", "myapp://cb"]);
-        let base = format!("response_type=code&client_id=54321&code_challenge={CHALLENGE}&code_challenge_method=S256");
-        assert_eq!(run(&base, &c), Err(AuthorizeError::Page(PageError::RedirectUriRequired)));
+        let base = format!(
+            "response_type=code&client_id=54321&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        );
+        assert_eq!(
+            run(&base, &c),
+            Err(AuthorizeError::Page(PageError::RedirectUriRequired))
+        );
         assert_eq!(
             run(&format!("{base}&redirect_uri=https://evil.example/cb"), &c),
             Err(AuthorizeError::Page(PageError::RedirectUriMismatch))
         );
         assert_eq!(
-            run(&format!("{base}&redirect_uri=myapp://cb&redirect_uri=myapp://cb"), &c),
-            Err(AuthorizeError::Page(PageError::Repeated("redirect_uri".into())))
+            run(
+                &format!("{base}&redirect_uri=myapp://cb&redirect_uri=myapp://cb"),
+                &c
+            ),
+            Err(AuthorizeError::Page(PageError::Repeated(
+                "redirect_uri".into()
+            )))
         );
         assert_eq!(
             validate(&Params::default(), None),
             Err(AuthorizeError::Page(PageError::UnknownClient))
         );
-        assert_eq!(parse_query(b"response_type=code").unwrap_err(), PageError::MissingClientId);
-        assert!(matches!(parse_query(b"client_id=%zz"), Err(PageError::Malformed(_))));
+        assert_eq!(
+            parse_query(b"response_type=code").unwrap_err(),
+            PageError::MissingClientId
+        );
+        assert!(matches!(
+            parse_query(b"client_id=%zz"),
+            Err(PageError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -223,15 +268,46 @@ mod tests {
         let c = client(PkceMode::Strict, &["myapp://cb"]);
         let ok = format!("client_id=54321&code_challenge={CHALLENGE}&code_challenge_method=S256");
         assert_eq!(redirect_code(run(&ok, &c)), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_code(run(&format!("{ok}&response_type=token"), &c)), ErrorCode::UnsupportedResponseType);
-        assert_eq!(redirect_code(run(&format!("{ok}&response_type=code&scope=admin"), &c)), ErrorCode::InvalidScope);
-        assert_eq!(redirect_code(run(&format!("{ok}&response_type=code&state=a&state=b"), &c)), ErrorCode::InvalidRequest);
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&response_type=token"), &c)),
+            ErrorCode::UnsupportedResponseType
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&response_type=code&scope=admin"), &c)),
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&response_type=code&state=a&state=b"), &c)),
+            ErrorCode::InvalidRequest
+        );
         let no_method = format!("response_type=code&client_id=54321&code_challenge={CHALLENGE}");
-        assert_eq!(redirect_code(run(&no_method, &c)), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_code(run(&format!("{no_method}&code_challenge_method=plain"), &c)), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_code(run("response_type=code&client_id=54321&code_challenge_method=S256", &c)), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_code(run("response_type=code&client_id=54321&code_challenge_method=S256&code_challenge=short", &c)), ErrorCode::InvalidRequest);
-        let v = run(&format!("{ok}&response_type=code&scope=profile&state=x%20y"), &c).unwrap();
+        assert_eq!(
+            redirect_code(run(&no_method, &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{no_method}&code_challenge_method=plain"), &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(
+                "response_type=code&client_id=54321&code_challenge_method=S256",
+                &c
+            )),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(
+                "response_type=code&client_id=54321&code_challenge_method=S256&code_challenge=short",
+                &c
+            )),
+            ErrorCode::InvalidRequest
+        );
+        let v = run(
+            &format!("{ok}&response_type=code&scope=profile&state=x%20y"),
+            &c,
+        )
+        .unwrap();
         assert_eq!(v.state.as_deref(), Some("x y"));
         assert!(!v.redirect_uri_sent);
         assert!(!v.used_liferay_compat);
@@ -241,7 +317,9 @@ mod tests {
     fn client_without_code_grant_is_unauthorized() {
         let mut c = client(PkceMode::Strict, &["myapp://cb"]);
         c.grants = vec![GrantType::RefreshToken];
-        let q = format!("response_type=code&client_id=54321&code_challenge={CHALLENGE}&code_challenge_method=S256");
+        let q = format!(
+            "response_type=code&client_id=54321&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        );
         assert_eq!(redirect_code(run(&q, &c)), ErrorCode::UnauthorizedClient);
     }
 }

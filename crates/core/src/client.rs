@@ -84,7 +84,9 @@ pub struct ClientIdError(pub String);
 /// Client ids are kept to unreserved characters so they survive every encoding unchanged.
 pub fn validate_client_id(id: &str) -> Result<(), ClientIdError> {
     if (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
     {
         Ok(())
     } else {

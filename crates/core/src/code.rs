@@ -1,8 +1,8 @@
 //! Authorization code redemption rules (RFC 6749 §4.1.3, RFC 7636 §4.6).
+use crate::UnixTime;
 use crate::error::{ErrorCode, OAuthError};
 use crate::pkce::{self, CodeChallenge, PkceError, PkceMode};
 use crate::scope::Scope;
-use crate::UnixTime;
 
 /// Failed verifier attempts that burn a code: a guesser gets a few tries, never many.
 pub const MAX_FAILED_ATTEMPTS: i64 = 5;
@@ -41,15 +41,26 @@ impl RedemptionError {
 
     pub fn to_oauth(&self) -> OAuthError {
         let (code, description) = match self {
-            RedemptionError::WrongClient => (ErrorCode::InvalidGrant, "The code was not issued to this client."),
-            RedemptionError::RedirectUriMismatch => {
-                (ErrorCode::InvalidGrant, "The redirect_uri does not match the one in the authorization request.")
-            }
-            RedemptionError::Expired => (ErrorCode::InvalidGrant, "The code has expired; start a new authorization."),
-            RedemptionError::MissingVerifier => (ErrorCode::InvalidRequest, "The parameter code_verifier is required (PKCE)."),
-            RedemptionError::Pkce(PkceError::Mismatch) => {
-                (ErrorCode::InvalidGrant, "PKCE verification failed: the code_verifier does not match the code_challenge.")
-            }
+            RedemptionError::WrongClient => (
+                ErrorCode::InvalidGrant,
+                "The code was not issued to this client.",
+            ),
+            RedemptionError::RedirectUriMismatch => (
+                ErrorCode::InvalidGrant,
+                "The redirect_uri does not match the one in the authorization request.",
+            ),
+            RedemptionError::Expired => (
+                ErrorCode::InvalidGrant,
+                "The code has expired; start a new authorization.",
+            ),
+            RedemptionError::MissingVerifier => (
+                ErrorCode::InvalidRequest,
+                "The parameter code_verifier is required (PKCE).",
+            ),
+            RedemptionError::Pkce(PkceError::Mismatch) => (
+                ErrorCode::InvalidGrant,
+                "PKCE verification failed: the code_verifier does not match the code_challenge.",
+            ),
             RedemptionError::Pkce(_) => (
                 ErrorCode::InvalidGrant,
                 "PKCE verification failed: code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~.",
@@ -112,11 +123,26 @@ mod tests {
     fn binding_rules() {
         let c = code(PkceMode::LiferayCompat);
         assert_eq!(check(&c, "c", Some("myapp://cb"), Some("test"), 10), Ok(()));
-        assert_eq!(check(&c, "d", Some("myapp://cb"), Some("test"), 10), Err(RedemptionError::WrongClient));
-        assert_eq!(check(&c, "c", None, Some("test"), 10), Err(RedemptionError::RedirectUriMismatch));
-        assert_eq!(check(&c, "c", Some("myapp://cb/"), Some("test"), 10), Err(RedemptionError::RedirectUriMismatch));
-        assert_eq!(check(&c, "c", Some("myapp://cb"), Some("test"), 100), Err(RedemptionError::Expired));
-        assert_eq!(check(&c, "c", Some("myapp://cb"), None, 10), Err(RedemptionError::MissingVerifier));
+        assert_eq!(
+            check(&c, "d", Some("myapp://cb"), Some("test"), 10),
+            Err(RedemptionError::WrongClient)
+        );
+        assert_eq!(
+            check(&c, "c", None, Some("test"), 10),
+            Err(RedemptionError::RedirectUriMismatch)
+        );
+        assert_eq!(
+            check(&c, "c", Some("myapp://cb/"), Some("test"), 10),
+            Err(RedemptionError::RedirectUriMismatch)
+        );
+        assert_eq!(
+            check(&c, "c", Some("myapp://cb"), Some("test"), 100),
+            Err(RedemptionError::Expired)
+        );
+        assert_eq!(
+            check(&c, "c", Some("myapp://cb"), None, 10),
+            Err(RedemptionError::MissingVerifier)
+        );
         assert_eq!(
             check(&c, "c", Some("myapp://cb"), Some("tesT"), 10),
             Err(RedemptionError::Pkce(PkceError::Mismatch))
@@ -135,7 +161,13 @@ mod tests {
     fn only_pkce_failures_count_as_attempts() {
         assert!(RedemptionError::Pkce(PkceError::Mismatch).counts_as_failed_attempt());
         assert!(!RedemptionError::WrongClient.counts_as_failed_attempt());
-        assert_eq!(RedemptionError::MissingVerifier.to_oauth().code, ErrorCode::InvalidRequest);
-        assert_eq!(RedemptionError::Expired.to_oauth().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            RedemptionError::MissingVerifier.to_oauth().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            RedemptionError::Expired.to_oauth().code,
+            ErrorCode::InvalidGrant
+        );
     }
 }

@@ -52,7 +52,10 @@ impl Params {
     /// The first parameter name that appears more than once, if any.
     pub fn first_repeated(&self) -> Option<&str> {
         self.0.iter().enumerate().find_map(|(i, (k, _))| {
-            self.0[..i].iter().any(|(k2, _)| k2 == k).then_some(k.as_str())
+            self.0[..i]
+                .iter()
+                .any(|(k2, _)| k2 == k)
+                .then_some(k.as_str())
         })
     }
 
@@ -60,8 +63,15 @@ impl Params {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Params(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Params(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -108,8 +118,16 @@ pub fn encode(value: &str) -> String {
             out.push(b as char);
         } else {
             out.push('%');
-            out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0').to_ascii_uppercase());
-            out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0').to_ascii_uppercase());
+            out.push(
+                char::from_digit(u32::from(b >> 4), 16)
+                    .unwrap_or('0')
+                    .to_ascii_uppercase(),
+            );
+            out.push(
+                char::from_digit(u32::from(b & 0xf), 16)
+                    .unwrap_or('0')
+                    .to_ascii_uppercase(),
+            );
         }
     }
     out
@@ -166,9 +184,15 @@ mod tests {
 
     #[test]
     fn append_query_keeps_existing_query() {
-        assert_eq!(append_query("myapp://cb", &[("code", "x y")]), "myapp://cb?code=x%20y");
         assert_eq!(
-            append_query("https://a.example/cb?x=1", &[("code", "c"), ("iss", "http://l")]),
+            append_query("myapp://cb", &[("code", "x y")]),
+            "myapp://cb?code=x%20y"
+        );
+        assert_eq!(
+            append_query(
+                "https://a.example/cb?x=1",
+                &[("code", "c"), ("iss", "http://l")]
+            ),
             "https://a.example/cb?x=1&code=c&iss=http%3A%2F%2Fl"
         );
     }

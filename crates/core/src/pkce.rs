@@ -149,17 +149,26 @@ mod tests {
             s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
-        let challenge = CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+        let challenge =
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
         assert_eq!(
-            verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", &challenge, PkceMode::Strict),
+            verify(
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                &challenge,
+                PkceMode::Strict
+            ),
             Ok(())
         );
     }
 
     #[test]
     fn seed_vector_verifier_test() {
-        assert_eq!(s256_challenge("test"), "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg");
-        let challenge = CodeChallenge::parse("n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg").unwrap();
+        assert_eq!(
+            s256_challenge("test"),
+            "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg"
+        );
+        let challenge =
+            CodeChallenge::parse("n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg").unwrap();
         // The seed's four-character verifier only passes in liferay-compat.
         assert_eq!(verify("test", &challenge, PkceMode::LiferayCompat), Ok(()));
         assert_eq!(
@@ -170,11 +179,26 @@ mod tests {
 
     #[test]
     fn method_policy() {
-        assert_eq!(choose_method(Some("S256"), PkceMode::Strict), Ok(ChallengeMethod::S256));
-        assert_eq!(choose_method(None, PkceMode::Strict), Err(PkceError::MissingMethod));
-        assert_eq!(choose_method(None, PkceMode::LiferayCompat), Ok(ChallengeMethod::S256));
-        assert_eq!(choose_method(Some("plain"), PkceMode::LiferayCompat), Err(PkceError::PlainRefused));
-        assert_eq!(choose_method(Some("s256"), PkceMode::Strict), Err(PkceError::UnknownMethod));
+        assert_eq!(
+            choose_method(Some("S256"), PkceMode::Strict),
+            Ok(ChallengeMethod::S256)
+        );
+        assert_eq!(
+            choose_method(None, PkceMode::Strict),
+            Err(PkceError::MissingMethod)
+        );
+        assert_eq!(
+            choose_method(None, PkceMode::LiferayCompat),
+            Ok(ChallengeMethod::S256)
+        );
+        assert_eq!(
+            choose_method(Some("plain"), PkceMode::LiferayCompat),
+            Err(PkceError::PlainRefused)
+        );
+        assert_eq!(
+            choose_method(Some("s256"), PkceMode::Strict),
+            Err(PkceError::UnknownMethod)
+        );
     }
 
     #[test]
@@ -189,7 +213,11 @@ mod tests {
             // Non-canonical final character (low bits set).
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN",
         ] {
-            assert_eq!(CodeChallenge::parse(bad), Err(PkceError::MalformedChallenge), "{bad}");
+            assert_eq!(
+                CodeChallenge::parse(bad),
+                Err(PkceError::MalformedChallenge),
+                "{bad}"
+            );
         }
     }
 
@@ -199,18 +227,38 @@ mod tests {
         let ok128 = "a".repeat(128);
         assert_eq!(validate_verifier(&ok43, PkceMode::Strict), Ok(()));
         assert_eq!(validate_verifier(&ok128, PkceMode::Strict), Ok(()));
-        assert_eq!(validate_verifier("-._~AZaz09", PkceMode::LiferayCompat), Ok(()));
-        for bad in ["a".repeat(42), "a".repeat(129), format!("{}!", "a".repeat(43)), format!("{} ", "a".repeat(43))] {
-            assert_eq!(validate_verifier(&bad, PkceMode::Strict), Err(PkceError::MalformedVerifier));
+        assert_eq!(
+            validate_verifier("-._~AZaz09", PkceMode::LiferayCompat),
+            Ok(())
+        );
+        for bad in [
+            "a".repeat(42),
+            "a".repeat(129),
+            format!("{}!", "a".repeat(43)),
+            format!("{} ", "a".repeat(43)),
+        ] {
+            assert_eq!(
+                validate_verifier(&bad, PkceMode::Strict),
+                Err(PkceError::MalformedVerifier)
+            );
         }
-        assert_eq!(validate_verifier("", PkceMode::LiferayCompat), Err(PkceError::MalformedVerifier));
-        assert_eq!(validate_verifier("tést", PkceMode::LiferayCompat), Err(PkceError::MalformedVerifier));
+        assert_eq!(
+            validate_verifier("", PkceMode::LiferayCompat),
+            Err(PkceError::MalformedVerifier)
+        );
+        assert_eq!(
+            validate_verifier("tést", PkceMode::LiferayCompat),
+            Err(PkceError::MalformedVerifier)
+        );
     }
 
     #[test]
     fn wrong_verifier_is_a_mismatch() {
         let challenge = CodeChallenge::parse(&s256_challenge(&"a".repeat(43))).unwrap();
-        assert_eq!(verify(&"b".repeat(43), &challenge, PkceMode::Strict), Err(PkceError::Mismatch));
+        assert_eq!(
+            verify(&"b".repeat(43), &challenge, PkceMode::Strict),
+            Err(PkceError::Mismatch)
+        );
     }
 
     proptest::proptest! {

@@ -16,7 +16,9 @@ pub enum RedirectUriError {
         "redirect URI {0:?} uses plain http on a non-loopback host; use https, or http://127.0.0.1 / http://[::1] for native apps (RFC 8252 §7.3)"
     )]
     PlainHttp(String),
-    #[error("redirect URI {0:?} uses a forbidden scheme (javascript, data, file, vbscript, about, blob)")]
+    #[error(
+        "redirect URI {0:?} uses a forbidden scheme (javascript, data, file, vbscript, about, blob)"
+    )]
     ForbiddenScheme(String),
     #[error("redirect URI {0:?} has user info; credentials in a redirect URI are not allowed")]
     UserInfo(String),
@@ -53,7 +55,10 @@ const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript", "
 impl RedirectUri {
     /// Validate a URI for registration. Returns warnings for allowed-but-risky choices.
     pub fn register(value: &str) -> Result<(Self, Vec<RedirectUriWarning>), RedirectUriError> {
-        if value.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        if value
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
             return Err(RedirectUriError::BadCharacters(value.to_owned()));
         }
         let url = Url::parse(value).map_err(|_| RedirectUriError::NotAbsolute(value.to_owned()))?;
@@ -102,7 +107,10 @@ impl RedirectUri {
         if self.0 == requested {
             return true;
         }
-        match (loopback_without_port(&self.0), loopback_without_port(requested)) {
+        match (
+            loopback_without_port(&self.0),
+            loopback_without_port(requested),
+        ) {
             (Some(registered), Some(asked)) => registered == asked,
             _ => false,
         }
@@ -160,23 +168,65 @@ mod tests {
 
     #[test]
     fn registration_rules() {
-        assert!(RedirectUri::register("https://app.example/cb").unwrap().1.is_empty());
-        assert!(RedirectUri::register("com.example.app:/oauth2redirect").unwrap().1.is_empty());
+        assert!(
+            RedirectUri::register("https://app.example/cb")
+                .unwrap()
+                .1
+                .is_empty()
+        );
+        assert!(
+            RedirectUri::register("com.example.app:/oauth2redirect")
+                .unwrap()
+                .1
+                .is_empty()
+        );
         assert!(matches!(
-            RedirectUri::register("myapp://oauth2redirect").unwrap().1.as_slice(),
+            RedirectUri::register("myapp://oauth2redirect")
+                .unwrap()
+                .1
+                .as_slice(),
             [RedirectUriWarning::SchemeNotReverseDns(_)]
         ));
         assert!(RedirectUri::register("http://127.0.0.1/cb").is_ok());
         assert!(RedirectUri::register("http://[::1]:8000/cb").is_ok());
-        assert!(matches!(RedirectUri::register("http://app.example/cb"), Err(RedirectUriError::PlainHttp(_))));
-        assert!(matches!(RedirectUri::register("https://app.example/cb#x"), Err(RedirectUriError::Fragment(_))));
-        assert!(matches!(RedirectUri::register("https://app.example/cb#"), Err(RedirectUriError::Fragment(_))));
-        for bad in ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "JavaScript:alert(1)"] {
-            assert!(matches!(RedirectUri::register(bad), Err(RedirectUriError::ForbiddenScheme(_))), "{bad}");
+        assert!(matches!(
+            RedirectUri::register("http://app.example/cb"),
+            Err(RedirectUriError::PlainHttp(_))
+        ));
+        assert!(matches!(
+            RedirectUri::register("https://app.example/cb#x"),
+            Err(RedirectUriError::Fragment(_))
+        ));
+        assert!(matches!(
+            RedirectUri::register("https://app.example/cb#"),
+            Err(RedirectUriError::Fragment(_))
+        ));
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "JavaScript:alert(1)",
+        ] {
+            assert!(
+                matches!(
+                    RedirectUri::register(bad),
+                    Err(RedirectUriError::ForbiddenScheme(_))
+                ),
+                "{bad}"
+            );
         }
-        assert!(matches!(RedirectUri::register("/relative"), Err(RedirectUriError::NotAbsolute(_))));
-        assert!(matches!(RedirectUri::register("https://u:p@app.example/"), Err(RedirectUriError::UserInfo(_))));
-        assert!(matches!(RedirectUri::register("https://app.example/ cb"), Err(RedirectUriError::BadCharacters(_))));
+        assert!(matches!(
+            RedirectUri::register("/relative"),
+            Err(RedirectUriError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            RedirectUri::register("https://u:p@app.example/"),
+            Err(RedirectUriError::UserInfo(_))
+        ));
+        assert!(matches!(
+            RedirectUri::register("https://app.example/ cb"),
+            Err(RedirectUriError::BadCharacters(_))
+        ));
     }
 
     #[test]
@@ -225,7 +275,10 @@ mod tests {
         assert_eq!(resolve(&one, None), Some("myapp://cb"));
         let two = vec![reg("myapp://cb"), reg("https://a.example/cb")];
         assert_eq!(resolve(&two, None), None);
-        assert_eq!(resolve(&two, Some("https://a.example/cb")), Some("https://a.example/cb"));
+        assert_eq!(
+            resolve(&two, Some("https://a.example/cb")),
+            Some("https://a.example/cb")
+        );
         assert_eq!(resolve(&two, Some("https://a.example/cb2")), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Refresh token rotation with reuse detection (RFC 9700 §4.14.2, RFC 6749 §6).
+use crate::UnixTime;
 use crate::error::{ErrorCode, OAuthError};
 use crate::scope::Scope;
-use crate::UnixTime;
 
 pub const DEFAULT_GRACE_PERIOD: i64 = 30;
 pub const DEFAULT_ABSOLUTE_LIFETIME: i64 = 90 * 24 * 3600;
@@ -42,17 +42,28 @@ fn invalid_grant(d: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, d)
 }
 
-pub fn decide(state: &RefreshState, client_id: &str, now: UnixTime, grace_period: i64) -> RefreshDecision {
+pub fn decide(
+    state: &RefreshState,
+    client_id: &str,
+    now: UnixTime,
+    grace_period: i64,
+) -> RefreshDecision {
     if state.client_id != client_id {
         // Not a reuse by the holder: another client cannot revoke someone else's grant.
-        return RefreshDecision::Reject(invalid_grant("The refresh token was not issued to this client."));
+        return RefreshDecision::Reject(invalid_grant(
+            "The refresh token was not issued to this client.",
+        ));
     }
     if state.grant_revoked || state.revoked {
-        return RefreshDecision::Reject(invalid_grant("The refresh token has been revoked; sign in again."));
+        return RefreshDecision::Reject(invalid_grant(
+            "The refresh token has been revoked; sign in again.",
+        ));
     }
     match state.used_at {
         None if now >= state.expires_at || now >= state.grant_expires_at => {
-            RefreshDecision::Reject(invalid_grant("The refresh token has expired; sign in again."))
+            RefreshDecision::Reject(invalid_grant(
+                "The refresh token has expired; sign in again.",
+            ))
         }
         None => RefreshDecision::Rotate,
         Some(used) if !state.successor_used && !state.grace_used && now - used < grace_period => {
@@ -67,11 +78,15 @@ pub fn narrow_scope(granted: &Scope, requested: Option<&str>) -> Result<Scope, O
     let Some(requested) = requested else {
         return Ok(granted.clone());
     };
-    let scope = Scope::parse(requested).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, format!("{e}.")))?;
+    let scope = Scope::parse(requested)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, format!("{e}.")))?;
     if scope.is_subset_of(granted) {
         Ok(scope)
     } else {
-        Err(OAuthError::new(ErrorCode::InvalidScope, "The requested scope exceeds what was granted; scope may only narrow."))
+        Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "The requested scope exceeds what was granted; scope may only narrow.",
+        ))
     }
 }
 
@@ -97,20 +112,53 @@ mod tests {
     #[test]
     fn decisions() {
         assert_eq!(decide(&fresh(), "c", 10, 30), RefreshDecision::Rotate);
-        assert!(matches!(decide(&fresh(), "x", 10, 30), RefreshDecision::Reject(_)));
-        assert!(matches!(decide(&fresh(), "c", 1000, 30), RefreshDecision::Reject(_)));
-        let capped = RefreshState { grant_expires_at: 500, ..fresh() };
-        assert!(matches!(decide(&capped, "c", 600, 30), RefreshDecision::Reject(_)));
-        let used = RefreshState { used_at: Some(100), ..fresh() };
+        assert!(matches!(
+            decide(&fresh(), "x", 10, 30),
+            RefreshDecision::Reject(_)
+        ));
+        assert!(matches!(
+            decide(&fresh(), "c", 1000, 30),
+            RefreshDecision::Reject(_)
+        ));
+        let capped = RefreshState {
+            grant_expires_at: 500,
+            ..fresh()
+        };
+        assert!(matches!(
+            decide(&capped, "c", 600, 30),
+            RefreshDecision::Reject(_)
+        ));
+        let used = RefreshState {
+            used_at: Some(100),
+            ..fresh()
+        };
         assert_eq!(decide(&used, "c", 110, 30), RefreshDecision::Grace);
         assert_eq!(decide(&used, "c", 130, 30), RefreshDecision::RevokeGrant);
         assert_eq!(decide(&used, "c", 110, 0), RefreshDecision::RevokeGrant);
-        let successor_used = RefreshState { successor_used: true, ..used.clone() };
-        assert_eq!(decide(&successor_used, "c", 101, 30), RefreshDecision::RevokeGrant);
-        let grace_spent = RefreshState { grace_used: true, ..used };
-        assert_eq!(decide(&grace_spent, "c", 101, 30), RefreshDecision::RevokeGrant);
-        let revoked = RefreshState { grant_revoked: true, ..fresh() };
-        assert!(matches!(decide(&revoked, "c", 10, 30), RefreshDecision::Reject(_)));
+        let successor_used = RefreshState {
+            successor_used: true,
+            ..used.clone()
+        };
+        assert_eq!(
+            decide(&successor_used, "c", 101, 30),
+            RefreshDecision::RevokeGrant
+        );
+        let grace_spent = RefreshState {
+            grace_used: true,
+            ..used
+        };
+        assert_eq!(
+            decide(&grace_spent, "c", 101, 30),
+            RefreshDecision::RevokeGrant
+        );
+        let revoked = RefreshState {
+            grant_revoked: true,
+            ..fresh()
+        };
+        assert!(matches!(
+            decide(&revoked, "c", 10, 30),
+            RefreshDecision::Reject(_)
+        ));
     }
 
     #[test]
@@ -118,6 +166,9 @@ mod tests {
         let granted = Scope::parse("a b").unwrap();
         assert_eq!(narrow_scope(&granted, None).unwrap(), granted);
         assert_eq!(narrow_scope(&granted, Some("a")).unwrap().to_string(), "a");
-        assert_eq!(narrow_scope(&granted, Some("a c")).unwrap_err().code, ErrorCode::InvalidScope);
+        assert_eq!(
+            narrow_scope(&granted, Some("a c")).unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
     }
 }

@@ -17,7 +17,10 @@ impl Scope {
                 continue;
             }
             // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-            if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+            if !token
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+            {
                 return Err(ScopeError(token.to_owned()));
             }
             set.insert(token.to_owned());
@@ -25,7 +28,9 @@ impl Scope {
         Ok(Scope(set))
     }
 
-    pub fn from_tokens<I: IntoIterator<Item = S>, S: AsRef<str>>(tokens: I) -> Result<Self, ScopeError> {
+    pub fn from_tokens<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        tokens: I,
+    ) -> Result<Self, ScopeError> {
         let joined: Vec<String> = tokens.into_iter().map(|s| s.as_ref().to_owned()).collect();
         Scope::parse(&joined.join(" "))
     }

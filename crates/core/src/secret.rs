@@ -44,7 +44,11 @@ impl Secret {
     pub fn generate(kind: SecretKind) -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        Secret(format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(bytes)))
+        Secret(format!(
+            "{}{}",
+            kind.prefix(),
+            URL_SAFE_NO_PAD.encode(bytes)
+        ))
     }
 
     /// Wrap a value received from outside (a presented token, a typed password).

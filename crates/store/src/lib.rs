@@ -1,1 +1,169 @@
+//! oauthd-store: the storage contract of oauthd, its backends, and the conformance suite
+//! every backend must pass.
+//!
+//! One small trait per concern. Every transition that must happen once (redeem a code,
+//! rotate a refresh token, consume a pending authorization) is one atomic compare-and-set
+//! returning an outcome enum; the rules deciding *whether* to make it live in oauthd-core.
+//! Time is always passed in by the caller.
 #![forbid(unsafe_code)]
+
+pub mod conformance;
+mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use oauthd_core::UnixTime;
+use oauthd_core::client::Client;
+use oauthd_core::refresh::RefreshState;
+use oauthd_core::scope::Scope;
+use oauthd_core::secret::SecretHash;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or failed; details are in the log, not here.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// `Conflict` when the client id is taken.
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    async fn client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn clients(&self) -> StoreResult<Vec<Client>>;
+    /// Deletes the client and everything issued to it. `false` when it did not exist.
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// `Conflict` when the username is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    /// Deletes the user with their sessions, consents, grants and tokens.
+    async fn delete_user(&self, username: &str) -> StoreResult<bool>;
+    /// Sets the password and ends every session of the user.
+    async fn set_password(&self, username: &str, password_hash: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &NewSession) -> StoreResult<()>;
+    /// The live session with this id hash, if it has not expired.
+    async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, id_hash: &SecretHash) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait PendingAuthorizationStore: Send + Sync {
+    async fn insert_pending(&self, pending: &PendingAuthorization) -> StoreResult<()>;
+    /// The pending authorization if it is neither consumed nor expired.
+    async fn pending(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<PendingAuthorization>>;
+    /// Consume it once; on approval the code is inserted in the same transaction.
+    async fn consume_pending(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+        code: Option<&NewCode>,
+    ) -> StoreResult<ConsumeOutcome>;
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// The scopes this user has approved for this client, if any.
+    async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Scope>>;
+    /// Remember an approval; merged with earlier approvals.
+    async fn remember_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    async fn insert_code(&self, code: &NewCode) -> StoreResult<()>;
+    async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>>;
+    /// Count a failed verifier; returns the new count. A code with
+    /// `MAX_FAILED_ATTEMPTS` failures can no longer be redeemed.
+    async fn record_failed_attempt(&self, hash: &SecretHash) -> StoreResult<i64>;
+    /// Mark the code redeemed and issue the grant's first tokens, atomically.
+    async fn redeem_code(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        issue: &IssueTokens,
+    ) -> StoreResult<RedeemOutcome>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn refresh_state(&self, hash: &SecretHash) -> StoreResult<Option<RefreshState>>;
+    /// Rotate a fresh refresh token into a new pair, atomically; `Lost` when it was no longer
+    /// fresh by the time the write happened.
+    async fn rotate_refresh(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        pair: &NewPair,
+    ) -> StoreResult<CasOutcome>;
+    /// Lost-response recovery: revoke the unused successor of a rotated token and issue a
+    /// fresh pair, at most once per token. `Lost` when the successor was used meanwhile.
+    async fn grace_reissue(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        pair: &NewPair,
+    ) -> StoreResult<CasOutcome>;
+    /// Revoke a grant and so every token descended from it. `false` if already revoked.
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime, reason: &str) -> StoreResult<bool>;
+    async fn access_token_status(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> StoreResult<TokenStatus>;
+    async fn refresh_token_status(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> StoreResult<TokenStatus>;
+}
+
+/// The whole contract, as one object the server holds.
+pub trait Store:
+    ClientStore
+    + UserStore
+    + SessionStore
+    + PendingAuthorizationStore
+    + ConsentStore
+    + CodeStore
+    + TokenStore
+{
+}
+
+impl<T> Store for T where
+    T: ClientStore
+        + UserStore
+        + SessionStore
+        + PendingAuthorizationStore
+        + ConsentStore
+        + CodeStore
+        + TokenStore
+{
+}

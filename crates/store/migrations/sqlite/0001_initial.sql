@@ -1,0 +1,108 @@
+-- oauthd schema, version 1. Every secret column holds a SHA-256 hash (tokens, codes,
+-- sessions, pending authorizations) or an Argon2id PHC string (passwords, client secrets).
+CREATE TABLE clients (
+    client_id          TEXT PRIMARY KEY,
+    name               TEXT NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('public', 'confidential')),
+    secret_hash        TEXT,
+    redirect_uris      TEXT NOT NULL,
+    grants             TEXT NOT NULL,
+    scopes             TEXT NOT NULL,
+    trusted            INTEGER NOT NULL,
+    pkce_mode          TEXT NOT NULL CHECK (pkce_mode IN ('strict', 'liferay-compat')),
+    access_token_ttl   INTEGER NOT NULL,
+    refresh_token_ttl  INTEGER NOT NULL,
+    created_at         INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+    id             TEXT PRIMARY KEY,
+    username       TEXT NOT NULL UNIQUE,
+    password_hash  TEXT NOT NULL,
+    created_at     INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    id_hash     TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+CREATE TABLE pending_authorizations (
+    id_hash            TEXT PRIMARY KEY,
+    browser_hash       TEXT NOT NULL,
+    client_id          TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    redirect_uri       TEXT NOT NULL,
+    redirect_uri_sent  INTEGER NOT NULL,
+    scope              TEXT NOT NULL,
+    state              TEXT,
+    code_challenge     TEXT NOT NULL,
+    created_at         INTEGER NOT NULL,
+    expires_at         INTEGER NOT NULL,
+    consumed_at        INTEGER
+);
+
+CREATE TABLE consents (
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id   TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    scope       TEXT NOT NULL,
+    granted_at  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+
+-- A grant is one authorization and every token descended from it (the "family").
+CREATE TABLE grants (
+    id              TEXT PRIMARY KEY,
+    client_id       TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    user_id         TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scope           TEXT NOT NULL,
+    auth_time       INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    revoked_at      INTEGER,
+    revoked_reason  TEXT
+);
+CREATE INDEX grants_client ON grants (client_id);
+CREATE INDEX grants_user ON grants (user_id);
+
+CREATE TABLE codes (
+    hash               TEXT PRIMARY KEY,
+    client_id          TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    user_id            TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    redirect_uri       TEXT NOT NULL,
+    redirect_uri_sent  INTEGER NOT NULL,
+    scope              TEXT NOT NULL,
+    code_challenge     TEXT NOT NULL,
+    pkce_mode          TEXT NOT NULL,
+    auth_time          INTEGER NOT NULL,
+    created_at         INTEGER NOT NULL,
+    expires_at         INTEGER NOT NULL,
+    failed_attempts    INTEGER NOT NULL DEFAULT 0,
+    redeemed_at        INTEGER,
+    grant_id           TEXT REFERENCES grants (id) ON DELETE CASCADE
+);
+
+CREATE TABLE access_tokens (
+    hash        TEXT PRIMARY KEY,
+    grant_id    TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    scope       TEXT NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+
+CREATE TABLE refresh_tokens (
+    hash            TEXT PRIMARY KEY,
+    grant_id        TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    access_hash     TEXT NOT NULL,
+    issued_at       INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    used_at         INTEGER,
+    successor_hash  TEXT,
+    grace_used_at   INTEGER,
+    revoked_at      INTEGER
+);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);

@@ -1,0 +1,764 @@
+//! The storage contract's conformance suite. Every backend runs all of it through
+//! [`conformance_suite!`]; a backend is correct when every check passes.
+use std::sync::Arc;
+
+use oauthd_core::authorize::ValidAuthorize;
+use oauthd_core::client::{Client, ClientKind, GrantType};
+use oauthd_core::code::{IssuedCode, MAX_FAILED_ATTEMPTS};
+use oauthd_core::pkce::{self, ChallengeMethod, CodeChallenge, PkceMode};
+use oauthd_core::redirect_uri::RedirectUri;
+use oauthd_core::scope::Scope;
+use oauthd_core::secret::{Secret, SecretHash, SecretKind, random_id};
+
+use crate::*;
+
+pub type DynStore = Arc<dyn Store>;
+
+const NOW: i64 = 1_700_000_000;
+
+/// Generates one `#[tokio::test]` per check, given an async expression making a fresh store.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            clients_round_trip, duplicate_ids_conflict, users_and_password_change, sessions_expire,
+            pending_is_consumed_once, consent_merges, code_redeems_once, code_failed_attempts_burn,
+            expired_code_is_not_redeemed, redeem_race_has_one_winner, rotation_and_reuse, grace_reissue_once,
+            rotate_race_has_one_winner, revoked_grant_kills_tokens, delete_client_cascades, secrets_stored_hashed_only);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store: $crate::conformance::DynStore = $make.await;
+                $crate::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub fn sample_client(id: &str) -> Client {
+    Client {
+        client_id: id.into(),
+        name: "Sample".into(),
+        kind: ClientKind::Public,
+        secret_hash: None,
+        redirect_uris: vec![
+            RedirectUri::register("myapp://cb").unwrap().0,
+            RedirectUri::register("http://127.0.0.1/cb").unwrap().0,
+        ],
+        grants: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: Scope::parse("a b").unwrap(),
+        trusted: false,
+        pkce: PkceMode::Strict,
+        access_token_ttl: 600,
+        refresh_token_ttl: 3600,
+        created_at: NOW,
+    }
+}
+
+async fn fixture(store: &DynStore) -> (Client, User) {
+    let client = sample_client("c1");
+    store.insert_client(&client).await.unwrap();
+    let user = User {
+        id: random_id(),
+        username: "alice".into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: NOW,
+    };
+    store.insert_user(&user).await.unwrap();
+    (client, user)
+}
+
+fn new_code(client: &Client, user: &User) -> (Secret, NewCode) {
+    let secret = Secret::generate(SecretKind::AuthorizationCode);
+    let code = NewCode {
+        hash: secret.hash(),
+        code: IssuedCode {
+            client_id: client.client_id.clone(),
+            user_id: user.id.clone(),
+            redirect_uri: "myapp://cb".into(),
+            redirect_uri_sent: true,
+            scope: Scope::parse("a").unwrap(),
+            code_challenge: CodeChallenge::parse(&pkce::s256_challenge(&"v".repeat(43))).unwrap(),
+            pkce_mode: PkceMode::Strict,
+            auth_time: NOW,
+            expires_at: NOW + 60,
+        },
+        created_at: NOW,
+    };
+    (secret, code)
+}
+
+pub fn new_pair(with_refresh: bool, now: i64) -> (Secret, Option<Secret>, NewPair) {
+    let access = Secret::generate(SecretKind::AccessToken);
+    let refresh = with_refresh.then(|| Secret::generate(SecretKind::RefreshToken));
+    let pair = NewPair {
+        access_hash: access.hash(),
+        access_scope: Scope::parse("a").unwrap(),
+        access_expires_at: now + 600,
+        refresh: refresh.as_ref().map(|r| NewRefresh {
+            hash: r.hash(),
+            expires_at: now + 3600,
+        }),
+    };
+    (access, refresh, pair)
+}
+
+fn issue(client: &Client, user: &User, pair: NewPair) -> IssueTokens {
+    IssueTokens {
+        grant: NewGrant {
+            id: random_id(),
+            client_id: client.client_id.clone(),
+            user_id: user.id.clone(),
+            scope: Scope::parse("a").unwrap(),
+            auth_time: NOW,
+            created_at: NOW,
+            expires_at: NOW + 86_400,
+        },
+        pair,
+    }
+}
+
+/// A redeemed code's tokens: (grant id, access, refresh).
+async fn redeemed(store: &DynStore, client: &Client, user: &User) -> (String, Secret, Secret) {
+    let (code, new) = new_code(client, user);
+    store.insert_code(&new).await.unwrap();
+    let (access, refresh, pair) = new_pair(true, NOW);
+    let issue = issue(client, user, pair);
+    assert_eq!(
+        store.redeem_code(&code.hash(), NOW, &issue).await.unwrap(),
+        RedeemOutcome::Redeemed
+    );
+    (issue.grant.id, access, refresh.unwrap())
+}
+
+pub async fn clients_round_trip(store: DynStore) {
+    let mut c = sample_client("54321");
+    c.kind = ClientKind::Confidential;
+    c.secret_hash = Some("$argon2id$old".into());
+    c.pkce = PkceMode::LiferayCompat;
+    c.trusted = true;
+    store.insert_client(&c).await.unwrap();
+    assert_eq!(store.client("54321").await.unwrap(), Some(c.clone()));
+    assert_eq!(store.client("nope").await.unwrap(), None);
+    assert!(
+        store
+            .set_client_secret("54321", "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .client("54321")
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash
+            .as_deref(),
+        Some("$argon2id$new")
+    );
+    store
+        .insert_client(&sample_client("0-first"))
+        .await
+        .unwrap();
+    let ids: Vec<_> = store
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, vec!["0-first", "54321"]);
+    assert!(store.delete_client("54321").await.unwrap());
+    assert!(!store.delete_client("54321").await.unwrap());
+    assert_eq!(store.client("54321").await.unwrap(), None);
+}
+
+pub async fn duplicate_ids_conflict(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    assert!(matches!(
+        store.insert_client(&client).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let again = User {
+        id: random_id(),
+        ..user
+    };
+    assert!(matches!(
+        store.insert_user(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+pub async fn users_and_password_change(store: DynStore) {
+    let (_, user) = fixture(&store).await;
+    assert_eq!(
+        store.user_by_username("alice").await.unwrap(),
+        Some(user.clone())
+    );
+    let sid = Secret::generate(SecretKind::Session);
+    store
+        .insert_session(&NewSession {
+            id_hash: sid.hash(),
+            user_id: user.id.clone(),
+            auth_time: NOW,
+            expires_at: NOW + 100,
+        })
+        .await
+        .unwrap();
+    assert!(store.set_password("alice", "$argon2id$new").await.unwrap());
+    assert_eq!(
+        store
+            .user_by_username("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "$argon2id$new"
+    );
+    assert_eq!(
+        store.session(&sid.hash(), NOW).await.unwrap(),
+        None,
+        "a new password ends sessions"
+    );
+    assert!(!store.set_password("bob", "x").await.unwrap());
+    assert_eq!(store.users().await.unwrap().len(), 1);
+    assert!(store.delete_user("alice").await.unwrap());
+    assert_eq!(store.user_by_username("alice").await.unwrap(), None);
+}
+
+pub async fn sessions_expire(store: DynStore) {
+    let (_, user) = fixture(&store).await;
+    let sid = Secret::generate(SecretKind::Session);
+    store
+        .insert_session(&NewSession {
+            id_hash: sid.hash(),
+            user_id: user.id.clone(),
+            auth_time: NOW,
+            expires_at: NOW + 100,
+        })
+        .await
+        .unwrap();
+    let s = store.session(&sid.hash(), NOW + 99).await.unwrap().unwrap();
+    assert_eq!(
+        (s.user_id.as_str(), s.username.as_str(), s.auth_time),
+        (user.id.as_str(), "alice", NOW)
+    );
+    assert_eq!(store.session(&sid.hash(), NOW + 100).await.unwrap(), None);
+    store.delete_session(&sid.hash()).await.unwrap();
+    assert_eq!(store.session(&sid.hash(), NOW).await.unwrap(), None);
+}
+
+pub async fn pending_is_consumed_once(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let id = Secret::generate(SecretKind::PendingAuthorization);
+    let pending = PendingAuthorization {
+        id_hash: id.hash(),
+        browser_hash: SecretHash::of("browser"),
+        request: ValidAuthorize {
+            client_id: client.client_id.clone(),
+            redirect_uri: "myapp://cb".into(),
+            redirect_uri_sent: true,
+            scope: Scope::parse("a").unwrap(),
+            state: Some("st\u{e9} &x".into()),
+            code_challenge: CodeChallenge::parse(&pkce::s256_challenge(&"v".repeat(43))).unwrap(),
+            code_challenge_method: ChallengeMethod::S256,
+            used_liferay_compat: false,
+        },
+        created_at: NOW,
+        expires_at: NOW + 600,
+    };
+    store.insert_pending(&pending).await.unwrap();
+    assert_eq!(
+        store.pending(&id.hash(), NOW).await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        store.pending(&id.hash(), NOW + 600).await.unwrap(),
+        None,
+        "expired"
+    );
+    let (code, new) = new_code(&client, &user);
+    assert_eq!(
+        store
+            .consume_pending(&id.hash(), NOW, Some(&new))
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed
+    );
+    assert!(
+        store.code(&code.hash()).await.unwrap().is_some(),
+        "the code is stored with the consumption"
+    );
+    let (code2, new2) = new_code(&client, &user);
+    assert_eq!(
+        store
+            .consume_pending(&id.hash(), NOW, Some(&new2))
+            .await
+            .unwrap(),
+        ConsumeOutcome::AlreadyConsumed
+    );
+    assert!(
+        store.code(&code2.hash()).await.unwrap().is_none(),
+        "no second code"
+    );
+    assert_eq!(store.pending(&id.hash(), NOW).await.unwrap(), None);
+    let unknown = SecretHash::of("nope");
+    assert_eq!(
+        store.consume_pending(&unknown, NOW, None).await.unwrap(),
+        ConsumeOutcome::NotFound
+    );
+}
+
+pub async fn consent_merges(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    assert_eq!(
+        store.consent(&user.id, &client.client_id).await.unwrap(),
+        None
+    );
+    store
+        .remember_consent(
+            &user.id,
+            &client.client_id,
+            &Scope::parse("a").unwrap(),
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .remember_consent(
+            &user.id,
+            &client.client_id,
+            &Scope::parse("b").unwrap(),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent(&user.id, &client.client_id).await.unwrap(),
+        Some(Scope::parse("a b").unwrap())
+    );
+}
+
+pub async fn code_redeems_once(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (code, new) = new_code(&client, &user);
+    store.insert_code(&new).await.unwrap();
+    let stored = store.code(&code.hash()).await.unwrap().unwrap();
+    assert_eq!(stored.code, new.code);
+    assert!(!stored.redeemed);
+    let (access, refresh, pair) = new_pair(true, NOW);
+    let first = issue(&client, &user, pair);
+    assert_eq!(
+        store
+            .redeem_code(&code.hash(), NOW + 1, &first)
+            .await
+            .unwrap(),
+        RedeemOutcome::Redeemed
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh.unwrap().hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    let (access2, _, pair2) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .redeem_code(&code.hash(), NOW + 2, &issue(&client, &user, pair2))
+            .await
+            .unwrap(),
+        RedeemOutcome::AlreadyUsed {
+            grant_id: Some(first.grant.id.clone())
+        }
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access2.hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
+    let stored = store.code(&code.hash()).await.unwrap().unwrap();
+    assert!(stored.redeemed);
+    assert_eq!(stored.grant_id, Some(first.grant.id));
+    let (_, _, pair3) = new_pair(false, NOW);
+    assert_eq!(
+        store
+            .redeem_code(
+                &SecretHash::of("unknown"),
+                NOW,
+                &issue(&client, &user, pair3)
+            )
+            .await
+            .unwrap(),
+        RedeemOutcome::NotFound
+    );
+}
+
+pub async fn code_failed_attempts_burn(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (code, new) = new_code(&client, &user);
+    store.insert_code(&new).await.unwrap();
+    for n in 1..=MAX_FAILED_ATTEMPTS {
+        assert_eq!(store.record_failed_attempt(&code.hash()).await.unwrap(), n);
+    }
+    let (_, _, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .redeem_code(&code.hash(), NOW, &issue(&client, &user, pair))
+            .await
+            .unwrap(),
+        RedeemOutcome::AlreadyUsed { grant_id: None }
+    );
+}
+
+pub async fn expired_code_is_not_redeemed(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (code, new) = new_code(&client, &user);
+    store.insert_code(&new).await.unwrap();
+    let (access, _, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .redeem_code(
+                &code.hash(),
+                new.code.expires_at,
+                &issue(&client, &user, pair)
+            )
+            .await
+            .unwrap(),
+        RedeemOutcome::NotFound
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
+}
+
+pub async fn redeem_race_has_one_winner(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (code, new) = new_code(&client, &user);
+    store.insert_code(&new).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, client, user, hash) =
+            (store.clone(), client.clone(), user.clone(), code.hash());
+        tasks.push(tokio::spawn(async move {
+            let (_, _, pair) = new_pair(true, NOW);
+            store
+                .redeem_code(&hash, NOW, &issue(&client, &user, pair))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap() == RedeemOutcome::Redeemed {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn rotation_and_reuse(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (grant_id, access, refresh) = redeemed(&store, &client, &user).await;
+    let state = store.refresh_state(&refresh.hash()).await.unwrap().unwrap();
+    assert_eq!(
+        (state.grant_id.as_str(), state.client_id.as_str()),
+        (grant_id.as_str(), "c1")
+    );
+    assert_eq!(
+        (
+            state.used_at,
+            state.successor_used,
+            state.grace_used,
+            state.revoked
+        ),
+        (None, false, false, false)
+    );
+    let (access2, refresh2, pair) = new_pair(true, NOW);
+    let refresh2 = refresh2.unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(&refresh.hash(), NOW + 5, &pair)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh.hash(), NOW + 5)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh2.hash(), NOW + 5)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access2.hash(), NOW + 5)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    let (_, _, again) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .rotate_refresh(&refresh.hash(), NOW + 6, &again)
+            .await
+            .unwrap(),
+        CasOutcome::Lost
+    );
+    let state = store.refresh_state(&refresh.hash()).await.unwrap().unwrap();
+    assert_eq!(state.used_at, Some(NOW + 5));
+    assert!(!state.successor_used);
+    // Using the successor is visible on its predecessor.
+    let (_, _, pair3) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .rotate_refresh(&refresh2.hash(), NOW + 7, &pair3)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    assert!(
+        store
+            .refresh_state(&refresh.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .successor_used
+    );
+    assert!(
+        store
+            .revoke_grant(&grant_id, NOW + 8, "refresh_token_reuse")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_grant(&grant_id, NOW + 8, "again")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW + 8)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access2.hash(), NOW + 8)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    let expired = store
+        .refresh_token_status(&SecretHash::of("x"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(expired, TokenStatus::Unknown);
+}
+
+pub async fn grace_reissue_once(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (_, _, refresh) = redeemed(&store, &client, &user).await;
+    let (access2, refresh2, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .rotate_refresh(&refresh.hash(), NOW + 1, &pair)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    let (access3, refresh3, pair3) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .grace_reissue(&refresh.hash(), NOW + 2, &pair3)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access2.hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh2.unwrap().hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access3.hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    let refresh3 = refresh3.unwrap();
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh3.hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    assert!(
+        store
+            .refresh_state(&refresh.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .grace_used
+    );
+    let (_, _, pair4) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .grace_reissue(&refresh.hash(), NOW + 3, &pair4)
+            .await
+            .unwrap(),
+        CasOutcome::Lost,
+        "once only"
+    );
+    // No grace once the successor has been used.
+    let (_, _, pair5) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .rotate_refresh(&refresh3.hash(), NOW + 4, &pair5)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    let (_, _, r2) = redeemed(&store, &client, &user).await;
+    let (_, _, p) = new_pair(true, NOW);
+    store.rotate_refresh(&r2.hash(), NOW + 1, &p).await.unwrap();
+    let successor = store.refresh_state(&r2.hash()).await.unwrap().unwrap();
+    assert!(!successor.successor_used);
+}
+
+pub async fn rotate_race_has_one_winner(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (_, _, refresh) = redeemed(&store, &client, &user).await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, hash) = (store.clone(), refresh.hash());
+        tasks.push(tokio::spawn(async move {
+            let (_, _, pair) = new_pair(true, NOW);
+            store.rotate_refresh(&hash, NOW + 1, &pair).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap() == CasOutcome::Done {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn revoked_grant_kills_tokens(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (grant_id, access, refresh) = redeemed(&store, &client, &user).await;
+    store
+        .revoke_grant(&grant_id, NOW + 1, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh.hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    let (_, _, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .rotate_refresh(&refresh.hash(), NOW + 2, &pair)
+            .await
+            .unwrap(),
+        CasOutcome::Lost
+    );
+    assert!(
+        store
+            .refresh_state(&refresh.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_revoked
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW + 10_000)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+}
+
+pub async fn delete_client_cascades(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (_, access, refresh) = redeemed(&store, &client, &user).await;
+    assert!(store.delete_client(&client.client_id).await.unwrap());
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh.hash(), NOW)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
+}
+
+/// Only hashes are persisted: looking a token up by its own value finds nothing.
+pub async fn secrets_stored_hashed_only(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (_, access, refresh) = redeemed(&store, &client, &user).await;
+    let as_if_hash = SecretHash::from_stored(access.expose().to_owned());
+    assert_eq!(
+        store.access_token_status(&as_if_hash, NOW).await.unwrap(),
+        TokenStatus::Unknown
+    );
+    let as_if_hash = SecretHash::from_stored(refresh.expose().to_owned());
+    assert_eq!(
+        store.refresh_token_status(&as_if_hash, NOW).await.unwrap(),
+        TokenStatus::Unknown
+    );
+}

@@ -1,0 +1,739 @@
+//! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, so a
+//! committed token survives power loss before it is handed to a client.
+mod codec;
+mod migrate;
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use oauthd_core::UnixTime;
+use oauthd_core::authorize::ValidAuthorize;
+use oauthd_core::client::Client;
+use oauthd_core::code::{IssuedCode, MAX_FAILED_ATTEMPTS};
+use oauthd_core::pkce::{ChallengeMethod, CodeChallenge, PkceMode};
+use oauthd_core::refresh::RefreshState;
+use oauthd_core::scope::Scope;
+use oauthd_core::secret::SecretHash;
+
+use crate::*;
+use codec::{corrupt, db_err};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`)
+    /// and apply pending migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        migrate::run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn hash_of(row: &SqliteRow, col: &str) -> StoreResult<SecretHash> {
+    Ok(SecretHash::from_stored(row.try_get(col).map_err(db_err)?))
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, c: &Client) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, kind, secret_hash, redirect_uris, grants, scopes, trusted,
+                                  pkce_mode, access_token_ttl, refresh_token_ttl, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.client_id)
+        .bind(&c.name)
+        .bind(c.kind.as_str())
+        .bind(&c.secret_hash)
+        .bind(codec::join_uris(&c.redirect_uris))
+        .bind(codec::join_grants(&c.grants))
+        .bind(c.scopes.to_string())
+        .bind(c.trusted)
+        .bind(c.pkce.as_str())
+        .bind(c.access_token_ttl)
+        .bind(c.refresh_token_ttl)
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::conflict_or(e, || format!("client {:?}", c.client_id)))?;
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        let row = sqlx::query("SELECT * FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(codec::client_from_row).transpose()
+    }
+
+    async fn clients(&self) -> StoreResult<Vec<Client>> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(codec::client_from_row).collect()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE clients SET secret_hash = ? WHERE client_id = ? AND kind = 'confidential'",
+        )
+        .bind(secret_hash)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: row.try_get("id").map_err(db_err)?,
+        username: row.try_get("username").map_err(db_err)?,
+        password_hash: row.try_get("password_hash").map_err(db_err)?,
+        created_at: row.try_get("created_at").map_err(db_err)?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, u: &User) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(u.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::conflict_or(e, || format!("user {:?}", u.username)))?;
+        Ok(())
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn delete_user(&self, username: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM users WHERE username = ?")
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_password(&self, username: &str, password_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let r = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
+            .bind(password_hash)
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // A new password ends every browser session of the account.
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+        )
+        .bind(username)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, s: &NewSession) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(s.id_hash.as_str())
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(
+            "SELECT s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id_hash = ? AND s.expires_at > ?",
+        )
+        .bind(id_hash.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(Session {
+                user_id: r.try_get("user_id").map_err(db_err)?,
+                username: r.try_get("username").map_err(db_err)?,
+                auth_time: r.try_get("auth_time").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, id_hash: &SecretHash) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+fn pending_from_row(row: &SqliteRow) -> StoreResult<PendingAuthorization> {
+    let challenge: String = row.try_get("code_challenge").map_err(db_err)?;
+    let scope: String = row.try_get("scope").map_err(db_err)?;
+    Ok(PendingAuthorization {
+        id_hash: hash_of(row, "id_hash")?,
+        browser_hash: hash_of(row, "browser_hash")?,
+        request: ValidAuthorize {
+            client_id: row.try_get("client_id").map_err(db_err)?,
+            redirect_uri: row.try_get("redirect_uri").map_err(db_err)?,
+            redirect_uri_sent: row.try_get("redirect_uri_sent").map_err(db_err)?,
+            scope: Scope::parse(&scope).map_err(corrupt)?,
+            state: row.try_get("state").map_err(db_err)?,
+            code_challenge: CodeChallenge::parse(&challenge).map_err(corrupt)?,
+            code_challenge_method: ChallengeMethod::S256,
+            used_liferay_compat: false,
+        },
+        created_at: row.try_get("created_at").map_err(db_err)?,
+        expires_at: row.try_get("expires_at").map_err(db_err)?,
+    })
+}
+
+async fn insert_code_in<'e, E>(exec: E, c: &NewCode) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let code = &c.code;
+    sqlx::query(
+        "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,
+                            pkce_mode, auth_time, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.hash.as_str())
+    .bind(&code.client_id)
+    .bind(&code.user_id)
+    .bind(&code.redirect_uri)
+    .bind(code.redirect_uri_sent)
+    .bind(code.scope.to_string())
+    .bind(code.code_challenge.as_str())
+    .bind(code.pkce_mode.as_str())
+    .bind(code.auth_time)
+    .bind(c.created_at)
+    .bind(code.expires_at)
+    .execute(exec)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl PendingAuthorizationStore for SqliteStore {
+    async fn insert_pending(&self, p: &PendingAuthorization) -> StoreResult<()> {
+        let r = &p.request;
+        sqlx::query(
+            "INSERT INTO pending_authorizations (id_hash, browser_hash, client_id, redirect_uri, redirect_uri_sent,
+                                                 scope, state, code_challenge, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.id_hash.as_str())
+        .bind(p.browser_hash.as_str())
+        .bind(&r.client_id)
+        .bind(&r.redirect_uri)
+        .bind(r.redirect_uri_sent)
+        .bind(r.scope.to_string())
+        .bind(&r.state)
+        .bind(r.code_challenge.as_str())
+        .bind(p.created_at)
+        .bind(p.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn pending(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<PendingAuthorization>> {
+        let row = sqlx::query(
+            "SELECT * FROM pending_authorizations WHERE id_hash = ? AND consumed_at IS NULL AND expires_at > ?",
+        )
+        .bind(id_hash.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(pending_from_row).transpose()
+    }
+
+    async fn consume_pending(
+        &self,
+        id_hash: &SecretHash,
+        now: UnixTime,
+        code: Option<&NewCode>,
+    ) -> StoreResult<ConsumeOutcome> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let r = sqlx::query(
+            "UPDATE pending_authorizations SET consumed_at = ?
+             WHERE id_hash = ? AND consumed_at IS NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(id_hash.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 1 {
+            if let Some(code) = code {
+                insert_code_in(&mut *tx, code).await?;
+            }
+            tx.commit().await.map_err(db_err)?;
+            return Ok(ConsumeOutcome::Consumed);
+        }
+        let consumed: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT consumed_at FROM pending_authorizations WHERE id_hash = ?")
+                .bind(id_hash.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        Ok(match consumed {
+            Some(Some(_)) => ConsumeOutcome::AlreadyConsumed,
+            _ => ConsumeOutcome::NotFound,
+        })
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqliteStore {
+    async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Scope>> {
+        let scope: Option<String> =
+            sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        scope.map(|s| Scope::parse(&s).map_err(corrupt)).transpose()
+    }
+
+    async fn remember_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Write first so the transaction takes the write lock before it reads.
+        sqlx::query("INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, '', ?) ON CONFLICT DO NOTHING")
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let old: String =
+            sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let merged = Scope::parse(&old).map_err(corrupt)?.union(scope);
+        sqlx::query(
+            "UPDATE consents SET scope = ?, granted_at = ? WHERE user_id = ? AND client_id = ?",
+        )
+        .bind(merged.to_string())
+        .bind(now)
+        .bind(user_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+async fn insert_pair(
+    tx: &mut sqlx::SqliteConnection,
+    grant_id: &str,
+    now: UnixTime,
+    pair: &NewPair,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(pair.access_hash.as_str())
+        .bind(grant_id)
+        .bind(pair.access_scope.to_string())
+        .bind(now)
+        .bind(pair.access_expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    if let Some(refresh) = &pair.refresh {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, grant_id, access_hash, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(refresh.hash.as_str())
+        .bind(grant_id)
+        .bind(pair.access_hash.as_str())
+        .bind(now)
+        .bind(refresh.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn insert_code(&self, code: &NewCode) -> StoreResult<()> {
+        insert_code_in(&self.pool, code).await
+    }
+
+    async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>> {
+        let row = sqlx::query("SELECT * FROM codes WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let scope: String = row.try_get("scope").map_err(db_err)?;
+        let challenge: String = row.try_get("code_challenge").map_err(db_err)?;
+        let mode: String = row.try_get("pkce_mode").map_err(db_err)?;
+        let redeemed_at: Option<i64> = row.try_get("redeemed_at").map_err(db_err)?;
+        Ok(Some(StoredCode {
+            code: IssuedCode {
+                client_id: row.try_get("client_id").map_err(db_err)?,
+                user_id: row.try_get("user_id").map_err(db_err)?,
+                redirect_uri: row.try_get("redirect_uri").map_err(db_err)?,
+                redirect_uri_sent: row.try_get("redirect_uri_sent").map_err(db_err)?,
+                scope: Scope::parse(&scope).map_err(corrupt)?,
+                code_challenge: CodeChallenge::parse(&challenge).map_err(corrupt)?,
+                pkce_mode: PkceMode::parse(&mode)
+                    .ok_or_else(|| StoreError::Corrupt(format!("pkce mode {mode:?}")))?,
+                auth_time: row.try_get("auth_time").map_err(db_err)?,
+                expires_at: row.try_get("expires_at").map_err(db_err)?,
+            },
+            failed_attempts: row.try_get("failed_attempts").map_err(db_err)?,
+            redeemed: redeemed_at.is_some(),
+            grant_id: row.try_get("grant_id").map_err(db_err)?,
+        }))
+    }
+
+    async fn record_failed_attempt(&self, hash: &SecretHash) -> StoreResult<i64> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE hash = ? AND redeemed_at IS NULL
+             RETURNING failed_attempts",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(n.unwrap_or(MAX_FAILED_ATTEMPTS))
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        issue: &IssueTokens,
+    ) -> StoreResult<RedeemOutcome> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // The grant row must exist before the code can point at it; it is discarded with the
+        // transaction if the compare-and-set below loses.
+        let g = &issue.grant;
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(g.scope.to_string())
+        .bind(g.auth_time)
+        .bind(g.created_at)
+        .bind(g.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let won = sqlx::query(
+            "UPDATE codes SET redeemed_at = ?, grant_id = ?
+             WHERE hash = ? AND redeemed_at IS NULL AND failed_attempts < ? AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(&g.id)
+        .bind(hash.as_str())
+        .bind(MAX_FAILED_ATTEMPTS)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            == 1;
+        if won {
+            insert_pair(&mut tx, &g.id, now, &issue.pair).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(RedeemOutcome::Redeemed);
+        }
+        tx.rollback().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT redeemed_at, failed_attempts, grant_id, expires_at FROM codes WHERE hash = ?",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(RedeemOutcome::NotFound);
+        };
+        let redeemed_at: Option<i64> = row.try_get("redeemed_at").map_err(db_err)?;
+        let attempts: i64 = row.try_get("failed_attempts").map_err(db_err)?;
+        if redeemed_at.is_some() || attempts >= MAX_FAILED_ATTEMPTS {
+            Ok(RedeemOutcome::AlreadyUsed {
+                grant_id: row.try_get("grant_id").map_err(db_err)?,
+            })
+        } else {
+            Ok(RedeemOutcome::NotFound)
+        }
+    }
+}
+
+fn status(expires_at: i64, revoked: bool, now: UnixTime) -> TokenStatus {
+    if revoked {
+        TokenStatus::Revoked
+    } else if now >= expires_at {
+        TokenStatus::Expired
+    } else {
+        TokenStatus::Active
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn refresh_state(&self, hash: &SecretHash) -> StoreResult<Option<RefreshState>> {
+        let row = sqlx::query(
+            "SELECT r.grant_id, g.client_id, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
+                    g.revoked_at IS NOT NULL AS grant_revoked, r.revoked_at IS NOT NULL AS revoked, r.used_at,
+                    r.grace_used_at IS NOT NULL AS grace_used,
+                    COALESCE((SELECT s.used_at IS NOT NULL FROM refresh_tokens s WHERE s.hash = r.successor_hash), 0)
+                        AS successor_used
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(r) = row else { return Ok(None) };
+        let scope: String = r.try_get("scope").map_err(db_err)?;
+        Ok(Some(RefreshState {
+            grant_id: r.try_get("grant_id").map_err(db_err)?,
+            client_id: r.try_get("client_id").map_err(db_err)?,
+            scope: Scope::parse(&scope).map_err(corrupt)?,
+            expires_at: r.try_get("expires_at").map_err(db_err)?,
+            grant_expires_at: r.try_get("grant_expires_at").map_err(db_err)?,
+            grant_revoked: r.try_get("grant_revoked").map_err(db_err)?,
+            revoked: r.try_get("revoked").map_err(db_err)?,
+            used_at: r.try_get("used_at").map_err(db_err)?,
+            successor_used: r.try_get("successor_used").map_err(db_err)?,
+            grace_used: r.try_get("grace_used").map_err(db_err)?,
+        }))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        pair: &NewPair,
+    ) -> StoreResult<CasOutcome> {
+        let successor = pair.refresh.as_ref().map(|r| r.hash.as_str());
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let grant_id: Option<String> = sqlx::query_scalar(
+            "UPDATE refresh_tokens SET used_at = ?, successor_hash = ?
+             WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?
+               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND expires_at > ?)
+             RETURNING grant_id",
+        )
+        .bind(now)
+        .bind(successor)
+        .bind(hash.as_str())
+        .bind(now)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(grant_id) = grant_id else {
+            return Ok(CasOutcome::Lost);
+        };
+        insert_pair(&mut tx, &grant_id, now, pair).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(CasOutcome::Done)
+    }
+
+    async fn grace_reissue(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+        pair: &NewPair,
+    ) -> StoreResult<CasOutcome> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Claim the grace first (once per token) so this transaction holds the write lock.
+        let claimed: Option<(String, Option<String>)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET grace_used_at = ?
+             WHERE hash = ? AND used_at IS NOT NULL AND grace_used_at IS NULL AND revoked_at IS NULL
+               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND expires_at > ?)
+             RETURNING grant_id, successor_hash",
+        )
+        .bind(now)
+        .bind(hash.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((grant_id, Some(old_successor))) = claimed else {
+            return Ok(CasOutcome::Lost);
+        };
+        let old_access: Option<String> = sqlx::query_scalar(
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL
+             RETURNING access_hash",
+        )
+        .bind(now)
+        .bind(&old_successor)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(old_access) = old_access else {
+            return Ok(CasOutcome::Lost);
+        };
+        sqlx::query(
+            "UPDATE access_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&old_access)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query("UPDATE refresh_tokens SET successor_hash = ? WHERE hash = ?")
+            .bind(pair.refresh.as_ref().map(|r| r.hash.as_str()))
+            .bind(hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_pair(&mut tx, &grant_id, now, pair).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(CasOutcome::Done)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime, reason: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(reason)
+            .bind(grant_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn access_token_status(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> StoreResult<TokenStatus> {
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT MIN(a.expires_at, g.expires_at), a.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL
+             FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.hash = ?",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
+            status(exp, revoked, now)
+        }))
+    }
+
+    async fn refresh_token_status(
+        &self,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> StoreResult<TokenStatus> {
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT MIN(r.expires_at, g.expires_at),
+                    r.revoked_at IS NOT NULL OR r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
+            status(exp, revoked, now)
+        }))
+    }
+}
