@@ -96,6 +96,15 @@ pub fn check(
     pkce::verify(verifier, &code.code_challenge, code.pkce_mode).map_err(RedemptionError::Pkce)
 }
 
+/// Whether a request presenting an already-used code proves it holds the code legitimately
+/// (right client and verifier): then everything issued from the code is revoked (RFC 6749
+/// §4.1.2), while a stranger's guess revokes nothing.
+pub fn proves_possession(code: &IssuedCode, client_id: &str, code_verifier: Option<&str>) -> bool {
+    code.client_id == client_id
+        && code_verifier
+            .is_some_and(|v| pkce::verify(v, &code.code_challenge, code.pkce_mode).is_ok())
+}
+
 /// A verifier that only passed because of liferay-compat leniency (length not checked).
 pub fn verifier_needed_compat(code_verifier: &str) -> bool {
     pkce::validate_verifier(code_verifier, PkceMode::Strict).is_err()
@@ -152,6 +161,10 @@ mod tests {
             check(&strict, "c", Some("myapp://cb"), Some("test"), 10),
             Err(RedemptionError::Pkce(PkceError::MalformedVerifier))
         );
+        assert!(proves_possession(&c, "c", Some("test")));
+        assert!(!proves_possession(&c, "c", Some("tesT")));
+        assert!(!proves_possession(&c, "d", Some("test")));
+        assert!(!proves_possession(&c, "c", None));
         let mut unsent = code(PkceMode::LiferayCompat);
         unsent.redirect_uri_sent = false;
         assert_eq!(check(&unsent, "c", None, Some("test"), 10), Ok(()));

@@ -1,1 +1,127 @@
-fn main() {}
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser as _;
+
+use oauthd::admin::{self, Failure};
+use oauthd::cli::{Cli, ClientCommand, Command, ServeArgs, UserCommand};
+use oauthd::clock::{Clock, SystemClock};
+use oauthd::config::{Config, Overrides};
+use oauthd::{demo, serve};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OAUTHD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.exit_code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let mut overrides = Overrides {
+        database_url: cli.database.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        overrides.listen = args.listen.clone();
+        overrides.issuer = args.issuer.clone();
+    }
+    let config =
+        Config::load(cli.config.as_deref(), &overrides).map_err(|e| Failure::bad_input(e.0))?;
+    let clock = SystemClock;
+    match cli.command {
+        Command::Serve(args) => serve_command(config, &args).await,
+        Command::Client(cmd) => {
+            let store = serve::open_store(&config).await?;
+            let store = store.as_ref();
+            match cmd {
+                ClientCommand::Create(args) => {
+                    admin::client::run_create(store, &args, clock.now()).await
+                }
+                ClientCommand::List { json } => admin::client::run_list(store, json).await,
+                ClientCommand::Show { client_id, json } => {
+                    admin::client::run_show(store, &client_id, json).await
+                }
+                ClientCommand::Delete { client_id } => {
+                    admin::client::run_delete(store, &client_id).await
+                }
+                ClientCommand::RotateSecret { client_id, json } => {
+                    admin::client::run_rotate_secret(store, &client_id, json).await
+                }
+            }
+        }
+        Command::User(cmd) => {
+            let store = serve::open_store(&config).await?;
+            let store = store.as_ref();
+            match cmd {
+                UserCommand::Create { username, password } => {
+                    let password = admin::user::read_password(&password)?;
+                    admin::user::create(store, &username, &password, clock.now()).await?;
+                    println!("Created user {username}.");
+                    Ok(())
+                }
+                UserCommand::List { json } => admin::user::run_list(store, json).await,
+                UserCommand::Delete { username } => admin::user::run_delete(store, &username).await,
+                UserCommand::SetPassword { username, password } => {
+                    let password = admin::user::read_password(&password)?;
+                    admin::user::run_set_password(store, &username, &password).await
+                }
+            }
+        }
+    }
+}
+
+async fn serve_command(mut config: Config, args: &ServeArgs) -> Result<(), Failure> {
+    // The demo database lives in a temporary directory removed at exit.
+    let demo_dir = if args.demo {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Failure::failed(format!("cannot create the demo directory: {e}")))?;
+        config.database_url = demo::database_url(dir.path());
+        Some(dir)
+    } else {
+        None
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = serve::open_store(&config).await?;
+    let listener = serve::bind(&config).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::failed(format!("cannot read the listen address: {e}")))?;
+    let issuer = serve::issuer_for(&config, addr);
+    if demo_dir.is_some() {
+        let password = demo::seed(store.as_ref(), clock.now()).await?;
+        println!("{}", demo::instructions(&issuer, &password));
+    }
+    tracing::info!("oauthd listening on http://{addr} with issuer {issuer}");
+    let state = serve::state(&config, issuer, store, clock);
+    serve::run(listener, state, serve::termination_signal())
+        .await
+        .map_err(|e| Failure::failed(format!("server error: {e}")))?;
+    tracing::info!("oauthd stopped");
+    drop(demo_dir);
+    Ok(())
+}

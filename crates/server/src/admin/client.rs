@@ -1,0 +1,225 @@
+//! `oauthd client create|list|show|delete|rotate-secret`.
+use oauthd_core::client::{Client, ClientKind, GrantType, validate_client_id};
+use oauthd_core::pkce::PkceMode;
+use oauthd_core::redirect_uri::RedirectUri;
+use oauthd_core::scope::Scope;
+use oauthd_core::secret::{Secret, SecretKind, random_id};
+use oauthd_store::Store;
+
+use super::Failure;
+use crate::cli::ClientCreate;
+use crate::passwords;
+
+/// Validate the arguments into a client; warnings are for the operator.
+pub fn build(args: &ClientCreate, now: i64) -> Result<(Client, Vec<String>), Failure> {
+    let client_id = match &args.client_id {
+        Some(id) => {
+            validate_client_id(id).map_err(|e| Failure::bad_input(e.to_string()))?;
+            id.clone()
+        }
+        None => random_id(),
+    };
+    if args.name.trim().is_empty() || args.name.len() > 200 {
+        return Err(Failure::bad_input("--name must be 1 to 200 characters"));
+    }
+    let mut warnings = Vec::new();
+    let mut redirect_uris = Vec::new();
+    for uri in &args.redirect_uris {
+        let (r, w) = RedirectUri::register(uri).map_err(|e| Failure::bad_input(e.to_string()))?;
+        warnings.extend(w.iter().map(ToString::to_string));
+        redirect_uris.push(r);
+    }
+    let mut grants = Vec::new();
+    for g in &args.grants {
+        let grant = GrantType::parse(g).ok_or_else(|| {
+            Failure::bad_input(format!(
+                "grant {g:?} is not supported; use authorization_code or refresh_token"
+            ))
+        })?;
+        if !grants.contains(&grant) {
+            grants.push(grant);
+        }
+    }
+    if grants.is_empty() {
+        grants = GrantType::ALL.to_vec();
+    }
+    let scopes = Scope::from_tokens(&args.scopes).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let pkce = PkceMode::parse(&args.pkce).ok_or_else(|| {
+        Failure::bad_input(format!(
+            "--pkce {:?} is not valid; use strict or liferay-compat",
+            args.pkce
+        ))
+    })?;
+    if pkce == PkceMode::LiferayCompat {
+        warnings.push("pkce = liferay-compat accepts requests without code_challenge_method and short verifiers; use it only for clients migrating from Liferay".into());
+    }
+    for (name, ttl) in [
+        ("--access-token-ttl", args.access_token_ttl),
+        ("--refresh-token-ttl", args.refresh_token_ttl),
+    ] {
+        if !(1..=365 * 24 * 3600).contains(&ttl) {
+            return Err(Failure::bad_input(format!(
+                "{name} must be between 1 second and 365 days"
+            )));
+        }
+    }
+    let client = Client {
+        client_id,
+        name: args.name.trim().to_owned(),
+        kind: if args.confidential {
+            ClientKind::Confidential
+        } else {
+            ClientKind::Public
+        },
+        secret_hash: None,
+        redirect_uris,
+        grants,
+        scopes,
+        trusted: args.trusted,
+        pkce,
+        access_token_ttl: args.access_token_ttl,
+        refresh_token_ttl: args.refresh_token_ttl,
+        created_at: now,
+    };
+    Ok((client, warnings))
+}
+
+pub fn to_json(c: &Client) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": c.client_id,
+        "name": c.name,
+        "kind": c.kind.as_str(),
+        "redirect_uris": c.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        "grants": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes.iter().collect::<Vec<_>>(),
+        "trusted": c.trusted,
+        "pkce": c.pkce.as_str(),
+        "access_token_ttl": c.access_token_ttl,
+        "refresh_token_ttl": c.refresh_token_ttl,
+    })
+}
+
+fn describe(c: &Client) -> String {
+    let uris: Vec<_> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let grants: Vec<_> = c.grants.iter().map(|g| g.as_str()).collect();
+    format!(
+        "client_id: {}\nname: {}\nkind: {}\nredirect_uris: {}\ngrants: {}\nscopes: {}\ntrusted: {}\npkce: {}\naccess_token_ttl: {}\nrefresh_token_ttl: {}",
+        c.client_id,
+        c.name,
+        c.kind.as_str(),
+        uris.join(" "),
+        grants.join(" "),
+        c.scopes,
+        c.trusted,
+        c.pkce.as_str(),
+        c.access_token_ttl,
+        c.refresh_token_ttl
+    )
+}
+
+/// Create the client; returns the secret when confidential (to be shown once).
+pub async fn create(
+    store: &dyn Store,
+    mut client: Client,
+) -> Result<(Client, Option<Secret>), Failure> {
+    let secret = (client.kind == ClientKind::Confidential)
+        .then(|| Secret::generate(SecretKind::ClientSecret));
+    client.secret_hash = secret.as_ref().map(passwords::hash);
+    store.insert_client(&client).await?;
+    Ok((client, secret))
+}
+
+pub async fn run_create(store: &dyn Store, args: &ClientCreate, now: i64) -> Result<(), Failure> {
+    let (client, warnings) = build(args, now)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let (client, secret) = create(store, client).await?;
+    if args.json {
+        let mut v = to_json(&client);
+        if let Some(s) = &secret {
+            v["client_secret"] = s.expose().into();
+        }
+        println!("{v}");
+    } else {
+        println!("{}", describe(&client));
+        if let Some(s) = &secret {
+            println!("client_secret: {}", s.expose());
+            println!("Store the client secret now: it is shown only once.");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_list(store: &dyn Store, json: bool) -> Result<(), Failure> {
+    let clients = store.clients().await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(clients.iter().map(to_json).collect())
+        );
+    } else if clients.is_empty() {
+        println!("No clients registered.");
+    } else {
+        for c in &clients {
+            println!("{}\t{}\t{}", c.client_id, c.kind.as_str(), c.name);
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_show(store: &dyn Store, client_id: &str, json: bool) -> Result<(), Failure> {
+    let client = store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| Failure::failed(format!("client {client_id:?} does not exist")))?;
+    if json {
+        println!("{}", to_json(&client));
+    } else {
+        println!("{}", describe(&client));
+    }
+    Ok(())
+}
+
+pub async fn run_delete(store: &dyn Store, client_id: &str) -> Result<(), Failure> {
+    if store.delete_client(client_id).await? {
+        println!("Deleted client {client_id} and every token issued to it.");
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "client {client_id:?} does not exist"
+        )))
+    }
+}
+
+pub async fn run_rotate_secret(
+    store: &dyn Store,
+    client_id: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let client = store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| Failure::failed(format!("client {client_id:?} does not exist")))?;
+    if client.kind != ClientKind::Confidential {
+        return Err(Failure::bad_input(format!(
+            "client {client_id:?} is public and has no secret"
+        )));
+    }
+    let secret = Secret::generate(SecretKind::ClientSecret);
+    store
+        .set_client_secret(client_id, &passwords::hash(&secret))
+        .await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "client_id": client_id, "client_secret": secret.expose() })
+        );
+    } else {
+        println!("client_secret: {}", secret.expose());
+        println!(
+            "Store the client secret now: it is shown only once. The old secret no longer works."
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6).
+use axum::response::Response;
+
+use oauthd_core::client::{Client, GrantType};
+use oauthd_core::code;
+use oauthd_core::error::{ErrorCode, OAuthError};
+use oauthd_core::secret::{Secret, random_id};
+use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome};
+
+use super::{Failure, mint, success};
+use crate::state::AppState;
+
+fn invalid_grant() -> Failure {
+    Failure::OAuth(OAuthError::new(
+        ErrorCode::InvalidGrant,
+        "The code is invalid, expired or already used.",
+    ))
+}
+
+pub(super) async fn exchange(
+    state: &AppState,
+    client: &Client,
+    code_secret: &Secret,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<Response, Failure> {
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "This client may not use the authorization code grant.",
+        )
+        .into());
+    }
+    let hash = code_secret.hash();
+    let now = state.now();
+    let Some(stored) = state.store.code(&hash).await? else {
+        return Err(invalid_grant());
+    };
+    if stored.redeemed || stored.failed_attempts >= code::MAX_FAILED_ATTEMPTS {
+        return Err(replayed(
+            state,
+            &stored.code,
+            stored.grant_id.as_deref(),
+            &client.client_id,
+            code_verifier,
+        )
+        .await);
+    }
+    // Every check runs before the code is consumed: a wrong guess must not burn the real
+    // client's code, but a few wrong guesses do (RFC 7636 §4.6, DESIGN §3).
+    if let Err(e) = code::check(
+        &stored.code,
+        &client.client_id,
+        redirect_uri,
+        code_verifier,
+        now,
+    ) {
+        if e.counts_as_failed_attempt() {
+            let attempts = state.store.record_failed_attempt(&hash).await?;
+            tracing::warn!(client_id = %client.client_id, attempts, "PKCE verification failed for an authorization code");
+        }
+        return Err(e.to_oauth().into());
+    }
+    if code_verifier.is_some_and(code::verifier_needed_compat) {
+        tracing::warn!(client_id = %client.client_id, "liferay-compat: code_verifier length outside 43..128 accepted");
+    }
+    let c = &stored.code;
+    let grant = NewGrant {
+        id: random_id(),
+        client_id: client.client_id.clone(),
+        user_id: c.user_id.clone(),
+        scope: c.scope.clone(),
+        auth_time: c.auth_time,
+        created_at: now,
+        expires_at: now + state.policy.refresh_absolute_lifetime,
+    };
+    let minted = mint(client, &c.scope, now, grant.expires_at);
+    let issue = IssueTokens {
+        grant,
+        pair: minted.pair.clone(),
+    };
+    match state.store.redeem_code(&hash, now, &issue).await? {
+        RedeemOutcome::Redeemed => Ok(success(&minted, &c.scope)),
+        // Lost a race to a concurrent redemption with a valid verifier: that is a replay.
+        RedeemOutcome::AlreadyUsed { grant_id } => Err(replayed(
+            state,
+            &stored.code,
+            grant_id.as_deref(),
+            &client.client_id,
+            code_verifier,
+        )
+        .await),
+        RedeemOutcome::NotFound => Err(invalid_grant()),
+    }
+}
+
+/// RFC 6749 §4.1.2: a used code presented again revokes what it issued, when the presenter
+/// proves it holds the code (right client and verifier); a stranger's guess revokes nothing.
+async fn replayed(
+    state: &AppState,
+    issued: &code::IssuedCode,
+    grant_id: Option<&str>,
+    client_id: &str,
+    code_verifier: Option<&str>,
+) -> Failure {
+    if let Some(grant_id) = grant_id
+        && code::proves_possession(issued, client_id, code_verifier)
+    {
+        match state
+            .store
+            .revoke_grant(grant_id, state.now(), "code_replay")
+            .await
+        {
+            Ok(revoked) => {
+                tracing::warn!(
+                    event = "code_replay",
+                    client_id,
+                    grant_id,
+                    revoked,
+                    "authorization code replayed; its grant is revoked"
+                )
+            }
+            Err(e) => return Failure::Store(e),
+        }
+    }
+    invalid_grant()
+}

@@ -1,0 +1,73 @@
+//! `grant_type=refresh_token` (RFC 6749 §6) with rotation and reuse detection
+//! (RFC 9700 §4.14.2).
+use axum::response::Response;
+
+use oauthd_core::client::{Client, GrantType};
+use oauthd_core::error::{ErrorCode, OAuthError};
+use oauthd_core::refresh::{self, RefreshDecision};
+use oauthd_core::secret::Secret;
+use oauthd_store::CasOutcome;
+
+use super::{Failure, mint, success};
+use crate::state::AppState;
+
+fn invalid_grant(d: &str) -> Failure {
+    Failure::OAuth(OAuthError::new(ErrorCode::InvalidGrant, d))
+}
+
+pub(super) async fn refresh(
+    state: &AppState,
+    client: &Client,
+    token: &Secret,
+    requested_scope: Option<&str>,
+) -> Result<Response, Failure> {
+    if !client.allows(GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "This client may not use refresh tokens.",
+        )
+        .into());
+    }
+    let hash = token.hash();
+    let now = state.now();
+    // Two rounds at most: a rotation lost to a concurrent one is decided again as a reuse.
+    for _ in 0..2 {
+        let Some(current) = state.store.refresh_state(&hash).await? else {
+            return Err(invalid_grant("The refresh token is invalid."));
+        };
+        let decision = refresh::decide(
+            &current,
+            &client.client_id,
+            now,
+            state.policy.refresh_grace_period,
+        );
+        let scope = refresh::narrow_scope(&current.scope, requested_scope)?;
+        let minted = mint(client, &scope, now, current.grant_expires_at);
+        let outcome = match decision {
+            RefreshDecision::Reject(e) => return Err(e.into()),
+            RefreshDecision::Rotate => state.store.rotate_refresh(&hash, now, &minted.pair).await?,
+            RefreshDecision::Grace => {
+                let outcome = state.store.grace_reissue(&hash, now, &minted.pair).await?;
+                if outcome == CasOutcome::Done {
+                    tracing::info!(client_id = %client.client_id, grant_id = %current.grant_id, "refresh token reused within the grace period; successor replaced");
+                }
+                outcome
+            }
+            RefreshDecision::RevokeGrant => {
+                let revoked = state
+                    .store
+                    .revoke_grant(&current.grant_id, now, "refresh_token_reuse")
+                    .await?;
+                tracing::warn!(event = "refresh_token_reuse", client_id = %client.client_id, grant_id = %current.grant_id, revoked,
+                    "a rotated-out refresh token was presented again; its whole grant is revoked");
+                return Err(invalid_grant(
+                    "The refresh token was already used; every token of this authorization is now revoked.",
+                ));
+            }
+        };
+        if outcome == CasOutcome::Done {
+            return Ok(success(&minted, &scope));
+        }
+    }
+    Err(invalid_grant("The refresh token is no longer valid."))
+}

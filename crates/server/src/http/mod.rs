@@ -1,0 +1,3 @@
+//! HTTP plumbing shared by the endpoints: cookies and the browser identity, responses.
+pub mod browser;
+pub mod response;

@@ -1,0 +1,17 @@
+//! oauthd: the server binary's library (the `oauthd` binary is a thin `main` over it, and the
+//! HTTP tests start the same server on port 0).
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod endpoints;
+pub mod http;
+pub mod pages;
+pub mod passwords;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod throttle;

@@ -1,0 +1,62 @@
+//! The one route table. Every path the server answers is here; the metadata document is
+//! generated from these constants.
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::routing::{any, get};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::endpoints::{authorize, metadata, token};
+use crate::pages::{assets, consent, login, logout};
+use crate::state::AppState;
+
+pub const AUTHORIZE: &str = "/o/oauth2/authorize";
+pub const TOKEN: &str = "/o/oauth2/token";
+pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const LOGIN: &str = "/login";
+pub const CONSENT: &str = "/consent";
+pub const LOGOUT: &str = "/logout";
+pub const ACCOUNT: &str = "/account";
+pub const STYLESHEET: &str = "/assets/oauthd.css";
+
+/// Form bodies are small; anything larger is refused before it is read (413).
+const BODY_LIMIT: usize = 16 * 1024;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn router(state: AppState) -> Router {
+    let security_headers = [
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+    ];
+    let mut router = Router::new()
+        .route(AUTHORIZE, get(authorize::get))
+        .route(TOKEN, any(token::handle))
+        .route(METADATA, get(metadata::get))
+        .route(LOGIN, get(login::show).post(login::submit))
+        .route(CONSENT, get(consent::show).post(consent::submit))
+        .route(LOGOUT, get(logout::show).post(logout::submit))
+        .route(ACCOUNT, get(login::account))
+        .route(STYLESHEET, get(assets::stylesheet))
+        .fallback(assets::not_found)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    for (name, value) in security_headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
+}

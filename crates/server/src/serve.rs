@@ -1,0 +1,177 @@
+//! Starting the server: open the store, bind, serve until told to stop, drain.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use oauthd_store::Store;
+use oauthd_store::sqlite::SqliteStore;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::passwords::Passwords;
+use crate::routes;
+use crate::state::{AppState, Policy};
+use crate::throttle::LoginThrottle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database {url}: {source}")]
+    Store {
+        url: String,
+        source: oauthd_store::StoreError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+}
+
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let store = SqliteStore::connect(&config.database_url)
+        .await
+        .map_err(|e| StartError::Store {
+            url: config.database_url.clone(),
+            source: detailed(e),
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// Startup errors go to an operator, so the cause is spelled out.
+fn detailed(e: oauthd_store::StoreError) -> oauthd_store::StoreError {
+    match e {
+        oauthd_store::StoreError::Unavailable(inner) => {
+            oauthd_store::StoreError::Corrupt(inner.to_string())
+        }
+        other => other,
+    }
+}
+
+/// The issuer: as configured, or this server's own loopback address.
+pub fn issuer_for(config: &Config, bound: SocketAddr) -> String {
+    match &config.issuer {
+        Some(i) => i.clone(),
+        None if bound.ip().is_loopback() || bound.ip().is_unspecified() => {
+            format!("http://localhost:{}", bound.port())
+        }
+        None => format!("http://{bound}"),
+    }
+}
+
+pub fn state(
+    config: &Config,
+    issuer: String,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> AppState {
+    AppState {
+        store,
+        policy: Arc::new(Policy {
+            secure_cookies: issuer.starts_with("https://"),
+            issuer,
+            code_lifetime: config.code_lifetime,
+            refresh_grace_period: config.refresh_grace_period,
+            refresh_absolute_lifetime: config.refresh_absolute_lifetime,
+            session_lifetime: config.session_lifetime,
+            pending_lifetime: config.pending_lifetime,
+        }),
+        clock,
+        throttle: Arc::new(LoginThrottle::default()),
+        passwords: Arc::new(Passwords::default()),
+    }
+}
+
+/// Serve until `shutdown` resolves, then let in-flight requests finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
+    let addr = config.listen_addr()?;
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })
+}
+
+/// A server running in this process (used by the HTTP tests and by `serve`).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub async fn start(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RunningServer, StartError> {
+        let store = open_store(config).await?;
+        let listener = bind(config).await?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+        let state = state(config, issuer_for(config, addr), store, clock);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Ok(RunningServer {
+            addr,
+            state,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting, finish in-flight requests, return.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,36 @@
+//! What every handler shares.
+use std::sync::Arc;
+
+use oauthd_store::Store;
+
+use crate::clock::Clock;
+use crate::passwords::Passwords;
+use crate::throttle::LoginThrottle;
+
+/// Runtime policy derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub issuer: String,
+    pub code_lifetime: i64,
+    pub refresh_grace_period: i64,
+    pub refresh_absolute_lifetime: i64,
+    pub session_lifetime: i64,
+    pub pending_lifetime: i64,
+    /// Cookies get `Secure` when the issuer is https.
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub policy: Arc<Policy>,
+    pub clock: Arc<dyn Clock>,
+    pub throttle: Arc<LoginThrottle>,
+    pub passwords: Arc<Passwords>,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
