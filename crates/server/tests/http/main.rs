@@ -1,0 +1,9 @@
+//! HTTP tests against the real server on port 0, one module per area. Each test starts its
+//! own server on its own SQLite file with a manual clock.
+mod common;
+
+mod authorize;
+mod pages;
+mod race;
+mod seed;
+mod token;
