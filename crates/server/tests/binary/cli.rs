@@ -207,7 +207,8 @@ fn user_commands_round_trip() {
 #[test]
 fn bad_configuration_exits_2_with_one_line() {
     let (dir, db) = temp_db();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--listen".into(), "nowhere".into()],
             vec![],
