@@ -16,7 +16,8 @@ pub type DynStore = Arc<dyn Store>;
 
 const NOW: i64 = 1_700_000_000;
 
-/// Generates one `#[tokio::test]` per check, given an async expression making a fresh store.
+/// Generates one `#[tokio::test]` per check, given an async expression making a fresh store
+/// and a guard that cleans it up when dropped (a temporary directory, a schema).
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -30,7 +31,7 @@ macro_rules! conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let store: $crate::conformance::DynStore = $make.await;
+                let (store, _guard): ($crate::conformance::DynStore, _) = $make.await;
                 $crate::conformance::$name(store).await;
             }
         )*

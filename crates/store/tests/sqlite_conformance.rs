@@ -4,11 +4,11 @@ use std::sync::Arc;
 use oauthd_store::conformance::DynStore;
 use oauthd_store::sqlite::SqliteStore;
 
-async fn fresh() -> DynStore {
-    // The directory is leaked on purpose: it must outlive the store for the whole test.
-    let dir = tempfile::tempdir().unwrap().keep();
-    let url = format!("sqlite://{}", dir.join("conformance.db").display());
-    Arc::new(SqliteStore::connect(&url).await.unwrap())
+/// A store on its own file; the directory goes when the test ends.
+async fn fresh() -> (DynStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
+    (Arc::new(SqliteStore::connect(&url).await.unwrap()), dir)
 }
 
 oauthd_store::conformance_suite!(fresh());
