@@ -4,14 +4,15 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use oauthd_core::client::Client;
 use oauthd_core::form::encode;
 use oauthd_core::scope::describe;
 use oauthd_core::secret::Secret;
-use oauthd_store::ConsumeOutcome;
+use oauthd_store::{ConsumeOutcome, PendingAuthorization, Session};
 
 use super::login::{PendingQuery, csrf_failure};
 use super::templates::{ConsentPage, ScopeLine};
-use super::{form, pending_for_browser};
+use super::{form, invalid_form, pending_for_browser};
 use crate::endpoints::authorize::{
     access_denied, already_answered_page, consent_needed, issue_code,
 };
@@ -19,6 +20,36 @@ use crate::http::browser::{Browser, csrf_ok, current_session};
 use crate::http::response::{error_page, page, see_other, store_failure_page};
 use crate::routes;
 use crate::state::AppState;
+
+/// The pending request (started in this browser), the signed-in user and the client; or
+/// the response to give instead.
+async fn load(
+    state: &AppState,
+    headers: &HeaderMap,
+    pending_id: &str,
+) -> Result<(PendingAuthorization, Session, Client), Response> {
+    let pending = match pending_for_browser(state, headers, Some(pending_id)).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(already_answered_page()),
+        Err(e) => return Err(store_failure_page(&e)),
+    };
+    let session = match current_session(state, headers).await {
+        Ok(Some((_, s))) => s,
+        Ok(None) => {
+            return Err(see_other(&format!(
+                "{}?pending={}",
+                routes::LOGIN,
+                encode(pending_id)
+            )));
+        }
+        Err(e) => return Err(store_failure_page(&e)),
+    };
+    match state.store.client(&pending.request.client_id).await {
+        Ok(Some(client)) => Ok((pending, session, client)),
+        Ok(None) => Err(already_answered_page()),
+        Err(e) => Err(store_failure_page(&e)),
+    }
+}
 
 pub async fn show(
     State(state): State<AppState>,
@@ -28,26 +59,9 @@ pub async fn show(
     let Some(pending_id) = q.pending else {
         return already_answered_page();
     };
-    let pending = match pending_for_browser(&state, &headers, Some(&pending_id)).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return already_answered_page(),
-        Err(e) => return store_failure_page(&e),
-    };
-    let session = match current_session(&state, &headers).await {
-        Ok(Some((_, s))) => s,
-        Ok(None) => {
-            return see_other(&format!(
-                "{}?pending={}",
-                routes::LOGIN,
-                encode(&pending_id)
-            ));
-        }
-        Err(e) => return store_failure_page(&e),
-    };
-    let client = match state.store.client(&pending.request.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return already_answered_page(),
-        Err(e) => return store_failure_page(&e),
+    let (pending, session, client) = match load(&state, &headers, &pending_id).await {
+        Ok(loaded) => loaded,
+        Err(response) => return response,
     };
     match consent_needed(&state, &client, &session, &pending.request).await {
         Ok(false) => {
@@ -87,11 +101,7 @@ pub async fn show(
 
 pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(fields) = form(&body) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid form",
-            "The form could not be read. Go back and try again.",
-        );
+        return invalid_form();
     };
     let get = |n: &str| fields.single(n).ok().flatten().map(str::to_owned);
     if csrf_ok(&headers, get("csrf").as_deref()).is_none() {
@@ -100,26 +110,9 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let Some(pending_id) = get("pending") else {
         return already_answered_page();
     };
-    let session = match current_session(&state, &headers).await {
-        Ok(Some((_, s))) => s,
-        Ok(None) => {
-            return see_other(&format!(
-                "{}?pending={}",
-                routes::LOGIN,
-                encode(&pending_id)
-            ));
-        }
-        Err(e) => return store_failure_page(&e),
-    };
-    let pending = match pending_for_browser(&state, &headers, Some(&pending_id)).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return already_answered_page(),
-        Err(e) => return store_failure_page(&e),
-    };
-    let client = match state.store.client(&pending.request.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return already_answered_page(),
-        Err(e) => return store_failure_page(&e),
+    let (pending, session, client) = match load(&state, &headers, &pending_id).await {
+        Ok(loaded) => loaded,
+        Err(response) => return response,
     };
     match get("decision").as_deref() {
         Some("approve") => {

@@ -13,7 +13,7 @@ use oauthd_core::secret::{Secret, SecretKind};
 use oauthd_store::NewSession;
 
 use super::templates::{LoginPage, MessagePage};
-use super::{form, pending_for_browser};
+use super::{form, invalid_form, pending_for_browser};
 use crate::http::browser::{Browser, SESSION_COOKIE, csrf_ok, current_session, set_cookie};
 use crate::http::response::{error_page, page, see_other, store_failure_page};
 use crate::routes;
@@ -75,11 +75,7 @@ pub async fn submit(
     body: Bytes,
 ) -> Response {
     let Some(fields) = form(&body) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid form",
-            "The form could not be read. Go back and try again.",
-        );
+        return invalid_form();
     };
     let get = |n: &str| fields.single(n).ok().flatten().map(str::to_owned);
     let Some(browser) = csrf_ok(&headers, get("csrf").as_deref()) else {

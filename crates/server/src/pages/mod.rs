@@ -35,3 +35,12 @@ pub(crate) fn form(body: &[u8]) -> Option<oauthd_core::form::Params> {
     let p = oauthd_core::form::Params::parse(body).ok()?;
     p.first_repeated().is_none().then_some(p)
 }
+
+/// The answer to a form that [`form`] could not read.
+pub(crate) fn invalid_form() -> axum::response::Response {
+    crate::http::response::error_page(
+        axum::http::StatusCode::BAD_REQUEST,
+        "Invalid form",
+        "The form could not be read. Go back and try again.",
+    )
+}
