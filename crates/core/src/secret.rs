@@ -99,7 +99,8 @@ impl SecretHash {
 impl fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A hash is not usable as a token, but a prefix is enough to correlate log lines.
-        write!(f, "SecretHash({}…)", &self.0[..self.0.len().min(8)])
+        let prefix: String = self.0.chars().take(8).collect();
+        write!(f, "SecretHash({prefix}…)")
     }
 }
 

@@ -104,13 +104,7 @@ pub fn temp_db() -> (tempfile::TempDir, String) {
     (dir, url)
 }
 
-/// The value of a hidden input in a page.
-pub fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_owned())
-}
+pub use crate::support::hidden;
 
 pub fn location(r: &reqwest::Response) -> String {
     r.headers()["location"].to_str().unwrap().to_owned()

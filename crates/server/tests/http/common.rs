@@ -337,13 +337,7 @@ pub fn location(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// The value of a hidden input in a page.
-pub fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_owned())
-}
+pub use crate::support::hidden;
 
 /// A query parameter of a URL (any scheme).
 pub fn param(url: &str, name: &str) -> Option<String> {
