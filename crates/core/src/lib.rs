@@ -9,6 +9,8 @@ pub mod client;
 pub mod code;
 pub mod error;
 pub mod form;
+pub mod jose;
+pub mod key_sealing;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod refresh;
