@@ -57,6 +57,55 @@ pub struct ValidAuthorize {
     pub code_challenge_method: ChallengeMethod,
     /// The request relied on liferay-compat leniency (method omitted); logged and counted.
     pub used_liferay_compat: bool,
+    /// OpenID Connect (OIDC Core §3.1.2.1).
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    /// Seconds since the last login beyond which the user must log in again.
+    pub max_age: Option<i64>,
+}
+
+/// OIDC Core §3.1.2.1 `prompt`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+impl Prompt {
+    pub fn parse(value: Option<&str>) -> Result<Prompt, String> {
+        let mut p = Prompt::default();
+        for v in value.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => p.none = true,
+                "login" | "select_account" => p.login = true,
+                "consent" => p.consent = true,
+                other => {
+                    return Err(format!(
+                        "prompt value {other:?} is not supported; use none, login or consent"
+                    ));
+                }
+            }
+        }
+        if p.none && (p.login || p.consent) {
+            return Err("prompt=none cannot be combined with other values".into());
+        }
+        Ok(p)
+    }
+
+    pub fn to_stored(self) -> String {
+        let mut v = Vec::new();
+        if self.none {
+            v.push("none");
+        }
+        if self.login {
+            v.push("login");
+        }
+        if self.consent {
+            v.push("consent");
+        }
+        v.join(" ")
+    }
 }
 
 /// Stage one: the query string and the client id, before the client is looked up.
@@ -144,6 +193,24 @@ pub fn validate(
     let method_param = params.single("code_challenge_method").ok().flatten();
     let method = pkce::choose_method(method_param, client.pkce).map_err(pkce_error)?;
     let code_challenge = CodeChallenge::parse(challenge).map_err(pkce_error)?;
+    let prompt = Prompt::parse(params.single("prompt").ok().flatten())
+        .map_err(|e| fail(ErrorCode::InvalidRequest, format!("{e}.")))?;
+    let max_age = match params.single("max_age").ok().flatten() {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "max_age must be a non-negative number of seconds.".into(),
+            )
+        })?),
+    };
+    let nonce = params.single("nonce").ok().flatten();
+    if nonce.is_some_and(|n| n.len() > 512) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "nonce must be at most 512 characters.".into(),
+        ));
+    }
     Ok(ValidAuthorize {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -153,6 +220,9 @@ pub fn validate(
         code_challenge,
         code_challenge_method: method,
         used_liferay_compat: client.pkce == PkceMode::LiferayCompat && method_param.is_none(),
+        nonce: nonce.map(str::to_owned),
+        prompt,
+        max_age,
     })
 }
 
@@ -180,6 +250,10 @@ mod tests {
             pkce,
             access_token_ttl: 600,
             refresh_token_ttl: 3600,
+            access_token_format: crate::client::AccessTokenFormat::Opaque,
+            access_token_alg: crate::jose::JwsAlg::ES256,
+            id_token_alg: crate::jose::JwsAlg::RS256,
+            audience: vec![],
             created_at: 0,
         }
     }
@@ -311,6 +385,50 @@ mod tests {
         assert_eq!(v.state.as_deref(), Some("x y"));
         assert!(!v.redirect_uri_sent);
         assert!(!v.used_liferay_compat);
+    }
+
+    #[test]
+    fn oidc_parameters() {
+        let c = client(PkceMode::Strict, &["myapp://cb"]);
+        let ok = format!(
+            "response_type=code&client_id=54321&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        );
+        let v = run(
+            &format!("{ok}&nonce=n-1&prompt=login%20consent&max_age=300"),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(v.nonce.as_deref(), Some("n-1"));
+        assert_eq!(
+            v.prompt,
+            Prompt {
+                none: false,
+                login: true,
+                consent: true
+            }
+        );
+        assert_eq!(v.max_age, Some(300));
+        assert_eq!(v.prompt.to_stored(), "login consent");
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&prompt=none%20login"), &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&prompt=sometimes"), &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&max_age=-1"), &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&max_age=soon"), &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&nonce={}", "n".repeat(513)), &c)),
+            ErrorCode::InvalidRequest
+        );
     }
 
     #[test]

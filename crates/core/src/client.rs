@@ -1,4 +1,5 @@
 //! Registered clients (RFC 6749 §2).
+use crate::jose::JwsAlg;
 use crate::pkce::PkceMode;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::Scope;
@@ -9,6 +10,8 @@ pub enum ClientKind {
     Public,
     /// A server-side client with a secret.
     Confidential,
+    /// An API that checks tokens through introspection; it has a secret and no grants.
+    ResourceServer,
 }
 
 impl ClientKind {
@@ -16,13 +19,20 @@ impl ClientKind {
         match self {
             ClientKind::Public => "public",
             ClientKind::Confidential => "confidential",
+            ClientKind::ResourceServer => "resource-server",
         }
+    }
+
+    /// Whether the client authenticates with a secret.
+    pub fn has_secret(self) -> bool {
+        self != ClientKind::Public
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "public" => Some(ClientKind::Public),
             "confidential" => Some(ClientKind::Confidential),
+            "resource-server" => Some(ClientKind::ResourceServer),
             _ => None,
         }
     }
@@ -49,6 +59,31 @@ impl GrantType {
     }
 }
 
+/// How access tokens are represented: opaque handles checked by introspection, or RFC 9068
+/// JWTs that an API can verify on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    Opaque,
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessTokenFormat::Opaque => "opaque",
+            AccessTokenFormat::Jwt => "jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "opaque" => Some(AccessTokenFormat::Opaque),
+            "jwt" => Some(AccessTokenFormat::Jwt),
+            _ => None,
+        }
+    }
+}
+
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 600;
 pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 14 * 24 * 3600;
 
@@ -68,6 +103,13 @@ pub struct Client {
     pub access_token_ttl: i64,
     /// Idle lifetime of a refresh token: each rotation starts it again.
     pub refresh_token_ttl: i64,
+    pub access_token_format: AccessTokenFormat,
+    /// Signs JWT access tokens.
+    pub access_token_alg: JwsAlg,
+    /// Signs ID tokens (OIDC Core §3.1.3.7: RS256 unless registered otherwise).
+    pub id_token_alg: JwsAlg,
+    /// The APIs its access tokens are for (`aud`); empty means the issuer's default.
+    pub audience: Vec<String>,
     pub created_at: i64,
 }
 

@@ -22,6 +22,8 @@ pub struct IssuedCode {
     pub pkce_mode: PkceMode,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+    /// OIDC Core §3.1.2.1: echoed in the ID token.
+    pub nonce: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +127,7 @@ mod tests {
             pkce_mode: mode,
             auth_time: 0,
             expires_at: 100,
+            nonce: None,
         }
     }
 

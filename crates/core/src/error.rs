@@ -12,6 +12,9 @@ pub enum ErrorCode {
     AccessDenied,
     ServerError,
     TemporarilyUnavailable,
+    /// OIDC Core §3.1.2.6, for `prompt=none`.
+    LoginRequired,
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -27,6 +30,8 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
         }
     }
 }

@@ -5,8 +5,9 @@
 //! `alg` must equal the key's, so `none` and algorithm-confusion tricks fail (RFC 8725 §2.1).
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents, UnparsedPublicKey,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -61,7 +62,12 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningKey({} {}, <private>)", self.alg.as_str(), self.kid)
+        write!(
+            f,
+            "SigningKey({} {}, <private>)",
+            self.alg.as_str(),
+            self.kid
+        )
     }
 }
 
@@ -74,11 +80,18 @@ impl SigningKey {
                 .map_err(|_| JoseError::KeyGeneration)?
                 .as_ref()
                 .to_vec(),
-            JwsAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| JoseError::KeyGeneration)?.as_ref().to_vec(),
+            JwsAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
+                .map_err(|_| JoseError::KeyGeneration)?
+                .as_ref()
+                .to_vec(),
             JwsAlg::RS256 => {
                 use aws_lc_rs::encoding::AsDer as _;
-                let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| JoseError::KeyGeneration)?;
-                key.as_der().map_err(|_| JoseError::KeyGeneration)?.as_ref().to_vec()
+                let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| JoseError::KeyGeneration)?;
+                key.as_der()
+                    .map_err(|_| JoseError::KeyGeneration)?
+                    .as_ref()
+                    .to_vec()
             }
         };
         Ok((SigningKey::from_pkcs8(kid, alg, &der)?, der))
@@ -87,7 +100,9 @@ impl SigningKey {
     pub fn from_pkcs8(kid: String, alg: JwsAlg, der: &[u8]) -> Result<SigningKey, JoseError> {
         let bad = |_| JoseError::BadPrivateKey(alg.as_str());
         let inner = match alg {
-            JwsAlg::ES256 => Inner::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?),
+            JwsAlg::ES256 => Inner::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(bad)?,
+            ),
             JwsAlg::EdDSA => Inner::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
             JwsAlg::RS256 => Inner::Rsa(RsaKeyPair::from_pkcs8(der).map_err(bad)?),
         };
@@ -142,15 +157,23 @@ impl SigningKey {
         );
         let rng = SystemRandom::new();
         let signature = match &self.inner {
-            Inner::Ec(k) => k.sign(&rng, signing_input.as_bytes()).map_err(|_| JoseError::Signing)?.as_ref().to_vec(),
+            Inner::Ec(k) => k
+                .sign(&rng, signing_input.as_bytes())
+                .map_err(|_| JoseError::Signing)?
+                .as_ref()
+                .to_vec(),
             Inner::Ed(k) => k.sign(signing_input.as_bytes()).as_ref().to_vec(),
             Inner::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &rng, signing_input.as_bytes(), &mut sig).map_err(|_| JoseError::Signing)?;
+                k.sign(&RSA_PKCS1_SHA256, &rng, signing_input.as_bytes(), &mut sig)
+                    .map_err(|_| JoseError::Signing)?;
                 sig
             }
         };
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        ))
     }
 }
 
@@ -219,7 +242,9 @@ pub fn peek_kid(token: &str) -> Option<String> {
 /// case-insensitively, with or without the `application/` prefix (RFC 9068 §4).
 pub fn verify_jwt(token: &str, keys: &[Jwk], typ: &str) -> Result<serde_json::Value, JwtError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Malformed);
     };
     let header: JwsHeader = URL_SAFE_NO_PAD
@@ -234,7 +259,10 @@ pub fn verify_jwt(token: &str, keys: &[Jwk], typ: &str) -> Result<serde_json::Va
         return Err(JwtError::WrongType);
     }
     let kid = header.kid.ok_or(JwtError::UnknownKey)?;
-    let key = keys.iter().find(|k| k.kid == kid).ok_or(JwtError::UnknownKey)?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or(JwtError::UnknownKey)?;
     if key.alg != alg.as_str() {
         return Err(JwtError::UnsupportedAlgorithm);
     }
@@ -242,7 +270,8 @@ pub fn verify_jwt(token: &str, keys: &[Jwk], typ: &str) -> Result<serde_json::Va
     let message = &token.as_bytes()[..h.len() + 1 + c.len()];
     verify_signature(key, alg, message, &signature)?;
     let claims = URL_SAFE_NO_PAD.decode(c).map_err(|_| JwtError::Malformed)?;
-    let claims: serde_json::Value = serde_json::from_slice(&claims).map_err(|_| JwtError::Malformed)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&claims).map_err(|_| JwtError::Malformed)?;
     if !claims.is_object() {
         return Err(JwtError::Malformed);
     }
@@ -250,24 +279,39 @@ pub fn verify_jwt(token: &str, keys: &[Jwk], typ: &str) -> Result<serde_json::Va
 }
 
 fn verify_signature(key: &Jwk, alg: JwsAlg, message: &[u8], sig: &[u8]) -> Result<(), JwtError> {
-    let b64 = |v: &Option<String>| v.as_deref().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok()).ok_or(JwtError::UnknownKey);
+    let b64 = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+            .ok_or(JwtError::UnknownKey)
+    };
     let ok = match (alg, key.kty.as_str(), key.crv.as_deref()) {
         (JwsAlg::ES256, "EC", Some("P-256")) => {
             let mut point = vec![0x04];
             point.extend(b64(&key.x)?);
             point.extend(b64(&key.y)?);
-            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, sig).is_ok()
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, sig)
+                .is_ok()
         }
-        (JwsAlg::EdDSA, "OKP", Some("Ed25519")) => {
-            UnparsedPublicKey::new(&ED25519, b64(&key.x)?).verify(message, sig).is_ok()
-        }
+        (JwsAlg::EdDSA, "OKP", Some("Ed25519")) => UnparsedPublicKey::new(&ED25519, b64(&key.x)?)
+            .verify(message, sig)
+            .is_ok(),
         (JwsAlg::RS256, "RSA", _) => {
-            let components = RsaPublicKeyComponents { n: b64(&key.n)?, e: b64(&key.e)? };
-            components.verify(&RSA_PKCS1_2048_8192_SHA256, message, sig).is_ok()
+            let components = RsaPublicKeyComponents {
+                n: b64(&key.n)?,
+                e: b64(&key.e)?,
+            };
+            components
+                .verify(&RSA_PKCS1_2048_8192_SHA256, message, sig)
+                .is_ok()
         }
         _ => return Err(JwtError::UnsupportedAlgorithm),
     };
-    if ok { Ok(()) } else { Err(JwtError::BadSignature) }
+    if ok {
+        Ok(())
+    } else {
+        Err(JwtError::BadSignature)
+    }
 }
 
 /// Check the registered claims RFC 9068 §4 asks a resource server to check.
@@ -336,7 +380,10 @@ mod tests {
             let jwks = vec![key.public_jwk()];
             let got = verify_jwt(&token, &jwks, "at+jwt").unwrap();
             assert_eq!(got["sub"], "u1", "{alg:?}");
-            assert_eq!(validate_claims(&got, 1500, "https://as.example", "api", 0), Ok(()));
+            assert_eq!(
+                validate_claims(&got, 1500, "https://as.example", "api", 0),
+                Ok(())
+            );
             assert_eq!(peek_kid(&token).as_deref(), Some(key.kid.as_str()));
         }
     }
@@ -348,11 +395,22 @@ mod tests {
         let token = key.sign_jwt("at+jwt", &claims()).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         // Claims changed after signing.
-        let forged = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://as.example","aud":"api","exp":9999999999,"sub":"admin"}"#);
-        assert_eq!(verify_jwt(&format!("{}.{forged}.{}", parts[0], parts[2]), &jwks, "at+jwt"), Err(JwtError::BadSignature));
+        let forged = URL_SAFE_NO_PAD
+            .encode(r#"{"iss":"https://as.example","aud":"api","exp":9999999999,"sub":"admin"}"#);
+        assert_eq!(
+            verify_jwt(
+                &format!("{}.{forged}.{}", parts[0], parts[2]),
+                &jwks,
+                "at+jwt"
+            ),
+            Err(JwtError::BadSignature)
+        );
         // alg none.
         let none = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#);
-        assert_eq!(verify_jwt(&format!("{none}.{}.", parts[1]), &jwks, "at+jwt"), Err(JwtError::UnsupportedAlgorithm));
+        assert_eq!(
+            verify_jwt(&format!("{none}.{}.", parts[1]), &jwks, "at+jwt"),
+            Err(JwtError::UnsupportedAlgorithm)
+        );
         // The header claims another algorithm than the key's.
         let rs = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"at+jwt","kid":"k1"}"#);
         assert_eq!(
@@ -363,7 +421,10 @@ mod tests {
         assert_eq!(verify_jwt(&token, &[], "at+jwt"), Err(JwtError::UnknownKey));
         assert_eq!(verify_jwt("a.b", &jwks, "at+jwt"), Err(JwtError::Malformed));
         let (other, _) = SigningKey::generate("k1".into(), JwsAlg::ES256).unwrap();
-        assert_eq!(verify_jwt(&token, &[other.public_jwk()], "at+jwt"), Err(JwtError::BadSignature));
+        assert_eq!(
+            verify_jwt(&token, &[other.public_jwk()], "at+jwt"),
+            Err(JwtError::BadSignature)
+        );
         let id_token = key.sign_jwt("JWT", &claims()).unwrap();
         assert!(verify_jwt(&id_token, &jwks, "jwt").is_ok());
     }
@@ -371,16 +432,34 @@ mod tests {
     #[test]
     fn registered_claims() {
         let c = claims();
-        assert_eq!(validate_claims(&c, 2000, "https://as.example", "api", 0), Err(JwtError::Expired));
-        assert_eq!(validate_claims(&c, 2029, "https://as.example", "api", 30), Ok(()));
-        assert_eq!(validate_claims(&c, 1500, "https://other.example", "api", 0), Err(JwtError::WrongIssuer));
-        assert_eq!(validate_claims(&c, 1500, "https://as.example", "other", 0), Err(JwtError::WrongAudience));
-        assert_eq!(validate_claims(&c, 900, "https://as.example", "api", 0), Err(JwtError::NotYetValid));
+        assert_eq!(
+            validate_claims(&c, 2000, "https://as.example", "api", 0),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            validate_claims(&c, 2029, "https://as.example", "api", 30),
+            Ok(())
+        );
+        assert_eq!(
+            validate_claims(&c, 1500, "https://other.example", "api", 0),
+            Err(JwtError::WrongIssuer)
+        );
+        assert_eq!(
+            validate_claims(&c, 1500, "https://as.example", "other", 0),
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            validate_claims(&c, 900, "https://as.example", "api", 0),
+            Err(JwtError::NotYetValid)
+        );
     }
 
     #[test]
     fn at_hash_matches_the_oidc_example() {
         // OIDC Core A.3: at_hash of "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" with RS256.
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", JwsAlg::RS256), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", JwsAlg::RS256),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 }

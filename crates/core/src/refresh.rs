@@ -11,6 +11,7 @@ pub const DEFAULT_ABSOLUTE_LIFETIME: i64 = 90 * 24 * 3600;
 pub struct RefreshState {
     pub grant_id: String,
     pub client_id: String,
+    pub user_id: String,
     pub scope: Scope,
     /// Idle expiry of this token.
     pub expires_at: UnixTime,
@@ -98,6 +99,7 @@ mod tests {
         RefreshState {
             grant_id: "g".into(),
             client_id: "c".into(),
+            user_id: "u".into(),
             scope: Scope::parse("a b").unwrap(),
             expires_at: 1000,
             grant_expires_at: 5000,

@@ -30,6 +30,26 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List signing keys and their state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make new signing keys active; the old ones stay published until their tokens expire.
+    Rotate {
+        /// Only this algorithm (ES256, EdDSA, RS256); default: all.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// Stop publishing and trusting a key at once: every token it signed stops working.
+    Retire { kid: String },
 }
 
 #[derive(Args, Debug)]
@@ -78,15 +98,31 @@ pub struct ClientCreate {
     /// Client id (generated when omitted).
     #[arg(long)]
     pub client_id: Option<String>,
-    /// Redirect URI; repeat for several.
-    #[arg(long = "redirect-uri", required = true, value_name = "URI")]
+    /// Redirect URI; repeat for several (none for a resource server).
+    #[arg(long = "redirect-uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
+    /// public (native apps, the default), confidential, or resource-server (an API that
+    /// introspects tokens).
+    #[arg(long)]
+    pub kind: Option<String>,
     /// Allowed grant: authorization_code, refresh_token; repeat for several (default: both).
     #[arg(long = "grant", value_name = "GRANT")]
     pub grants: Vec<String>,
-    /// A confidential client, with a secret (default: public).
+    /// Same as --kind confidential.
     #[arg(long)]
     pub confidential: bool,
+    /// Access token format: opaque (checked by introspection) or jwt (RFC 9068).
+    #[arg(long, default_value = "opaque")]
+    pub access_token: String,
+    /// Algorithm of JWT access tokens: ES256, EdDSA or RS256.
+    #[arg(long, default_value = "ES256")]
+    pub access_token_alg: String,
+    /// Algorithm of ID tokens: RS256 or ES256.
+    #[arg(long, default_value = "RS256")]
+    pub id_token_alg: String,
+    /// API its access tokens are for (the `aud` claim); repeat for several (default: the issuer).
+    #[arg(long = "audience", value_name = "AUDIENCE")]
+    pub audience: Vec<String>,
     /// Allowed scope; repeat for several.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
@@ -112,6 +148,12 @@ pub enum UserCommand {
     Create {
         #[arg(long)]
         username: String,
+        /// Email address (the OpenID Connect `email` claim).
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name (the OpenID Connect `name` claim).
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         password: PasswordSource,
     },

@@ -28,6 +28,19 @@ pub struct Config {
     pub session_lifetime: i64,
     /// Seconds a user has to log in and decide on an authorization request.
     pub pending_lifetime: i64,
+    /// Seals signing keys at rest (at least 32 characters); unset stores them unsealed.
+    pub key_encryption_key: Option<Sensitive>,
+}
+
+/// A configuration value that must never be printed (`Debug` redacts it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sensitive(pub String);
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for Config {
@@ -41,6 +54,7 @@ impl Default for Config {
             refresh_absolute_lifetime: oauthd_core::refresh::DEFAULT_ABSOLUTE_LIFETIME,
             session_lifetime: 12 * 3600,
             pending_lifetime: 15 * 60,
+            key_encryption_key: None,
         }
     }
 }
@@ -62,6 +76,7 @@ const ENV_KEYS: &[&str] = &[
     "refresh_absolute_lifetime",
     "session_lifetime",
     "pending_lifetime",
+    "key_encryption_key",
 ];
 
 /// A configuration problem, as one line for the operator.
@@ -128,6 +143,10 @@ impl Config {
                 )));
             }
         }
+        if let Some(kek) = &self.key_encryption_key {
+            oauthd_core::key_sealing::Kek::derive(&kek.0)
+                .map_err(|e| ConfigError(format!("key_encryption_key: {e}")))?;
+        }
         if !(0..=300).contains(&self.refresh_grace_period) {
             return Err(ConfigError(
                 "refresh_grace_period must be between 0 and 300 seconds".into(),
@@ -181,6 +200,21 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://oauthd.db");
         assert_eq!(c.issuer, None);
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_checked_and_never_printed() {
+        let c = Config {
+            key_encryption_key: Some(Sensitive("short".into())),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().0.contains("at least 32"));
+        let c = Config {
+            key_encryption_key: Some(Sensitive("k".repeat(32))),
+            ..Config::default()
+        };
+        assert!(c.validate().is_ok());
+        assert!(!format!("{c:?}").contains(&"k".repeat(32)));
     }
 
     #[test]

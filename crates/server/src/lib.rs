@@ -9,6 +9,8 @@ pub mod config;
 pub mod demo;
 pub mod endpoints;
 pub mod http;
+pub mod issue;
+pub mod keys;
 pub mod pages;
 pub mod passwords;
 pub mod routes;

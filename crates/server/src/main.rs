@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser as _;
 
 use oauthd::admin::{self, Failure};
-use oauthd::cli::{Cli, ClientCommand, Command, ServeArgs, UserCommand};
+use oauthd::cli::{Cli, ClientCommand, Command, KeysCommand, ServeArgs, UserCommand};
 use oauthd::clock::{Clock, SystemClock};
 use oauthd::config::{Config, Overrides};
 use oauthd::{demo, serve};
@@ -74,13 +74,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Keys(cmd) => keys_command(&config, cmd, clock.now()).await,
         Command::User(cmd) => {
             let store = serve::open_store(&config).await?;
             let store = store.as_ref();
             match cmd {
-                UserCommand::Create { username, password } => {
+                UserCommand::Create {
+                    username,
+                    email,
+                    name,
+                    password,
+                } => {
                     let password = admin::user::read_password(&password)?;
-                    admin::user::create(store, &username, &password, clock.now()).await?;
+                    let profile = admin::user::Profile {
+                        email,
+                        display_name: name,
+                    };
+                    admin::user::create(store, &username, &password, profile, clock.now()).await?;
                     println!("Created user {username}.");
                     Ok(())
                 }
@@ -92,6 +102,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+    }
+}
+
+async fn keys_command(config: &Config, cmd: KeysCommand, now: i64) -> Result<(), Failure> {
+    let store = serve::open_store(config).await?;
+    match cmd {
+        KeysCommand::List { json } => admin::keys::run_list(store.as_ref(), now, json).await,
+        KeysCommand::Rotate { alg } => {
+            let ring = serve::key_ring(config, store.clone(), now).await?;
+            admin::keys::run_rotate(store.as_ref(), &ring, alg.as_deref(), now).await
+        }
+        KeysCommand::Retire { kid } => admin::keys::run_retire(store.as_ref(), &kid, now).await,
     }
 }
 
@@ -113,11 +135,12 @@ async fn serve_command(mut config: Config, args: &ServeArgs) -> Result<(), Failu
         .map_err(|e| Failure::failed(format!("cannot read the listen address: {e}")))?;
     let issuer = serve::issuer_for(&config, addr);
     if demo_dir.is_some() {
-        let password = demo::seed(store.as_ref(), clock.now()).await?;
-        println!("{}", demo::instructions(&issuer, &password));
+        let seeded = demo::seed(store.as_ref(), clock.now()).await?;
+        println!("{}", demo::instructions(&issuer, &seeded));
     }
+    let keys = serve::key_ring(&config, store.clone(), clock.now()).await?;
     tracing::info!("oauthd listening on http://{addr} with issuer {issuer}");
-    let state = serve::state(&config, issuer, store, clock);
+    let state = serve::state(&config, issuer, store, keys, clock);
     serve::run(listener, state, serve::termination_signal())
         .await
         .map_err(|e| Failure::failed(format!("server error: {e}")))?;

@@ -12,10 +12,12 @@ use oauthd_store::sqlite::SqliteStore;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::keys::KeyRing;
 use crate::passwords::Passwords;
 use crate::routes;
 use crate::state::{AppState, Policy};
 use crate::throttle::LoginThrottle;
+use oauthd_core::key_sealing::Kek;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -29,6 +31,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("signing keys: {0}")]
+    Keys(String),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
 }
@@ -64,13 +68,32 @@ pub fn issuer_for(config: &Config, bound: SocketAddr) -> String {
     }
 }
 
+/// The signing keys, with a key for every algorithm ready (generated on first start).
+pub async fn key_ring(
+    config: &Config,
+    store: Arc<dyn Store>,
+    now: i64,
+) -> Result<Arc<KeyRing>, StartError> {
+    let kek = match &config.key_encryption_key {
+        Some(secret) => Some(Kek::derive(&secret.0).map_err(|e| StartError::Keys(e.to_string()))?),
+        None => None,
+    };
+    let ring = KeyRing::new(store, kek);
+    ring.ensure_active_keys(now)
+        .await
+        .map_err(|e| StartError::Keys(e.to_string()))?;
+    Ok(Arc::new(ring))
+}
+
 pub fn state(
     config: &Config,
     issuer: String,
     store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
 ) -> AppState {
     AppState {
+        keys,
         store,
         policy: Arc::new(Policy {
             secure_cookies: issuer.starts_with("https://"),
@@ -128,7 +151,8 @@ impl RunningServer {
             addr: config.listen.clone(),
             source,
         })?;
-        let state = state(config, issuer_for(config, addr), store, clock);
+        let keys = key_ring(config, store.clone(), clock.now()).await?;
+        let state = state(config, issuer_for(config, addr), store, keys, clock);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, state.clone(), async {
             let _ = stopped.await;

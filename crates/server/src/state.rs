@@ -4,6 +4,7 @@ use std::sync::Arc;
 use oauthd_store::Store;
 
 use crate::clock::Clock;
+use crate::keys::KeyRing;
 use crate::passwords::Passwords;
 use crate::throttle::LoginThrottle;
 
@@ -27,6 +28,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub throttle: Arc<LoginThrottle>,
     pub passwords: Arc<Passwords>,
+    pub keys: Arc<KeyRing>,
 }
 
 impl AppState {

@@ -2,9 +2,10 @@
 //! [`conformance_suite!`]; a backend is correct when every check passes.
 use std::sync::Arc;
 
-use oauthd_core::authorize::ValidAuthorize;
-use oauthd_core::client::{Client, ClientKind, GrantType};
+use oauthd_core::authorize::{Prompt, ValidAuthorize};
+use oauthd_core::client::{AccessTokenFormat, Client, ClientKind, GrantType};
 use oauthd_core::code::{IssuedCode, MAX_FAILED_ATTEMPTS};
+use oauthd_core::jose::JwsAlg;
 use oauthd_core::pkce::{self, ChallengeMethod, CodeChallenge, PkceMode};
 use oauthd_core::redirect_uri::RedirectUri;
 use oauthd_core::scope::Scope;
@@ -25,7 +26,8 @@ macro_rules! conformance_suite {
             clients_round_trip, duplicate_ids_conflict, users_and_password_change, sessions_expire,
             pending_is_consumed_once, consent_merges, code_redeems_once, code_failed_attempts_burn,
             expired_code_is_not_redeemed, redeem_race_has_one_winner, rotation_and_reuse, grace_reissue_once,
-            rotate_race_has_one_winner, revoked_grant_kills_tokens, delete_client_cascades, secrets_stored_hashed_only);
+            rotate_race_has_one_winner, revoked_grant_kills_tokens, delete_client_cascades, secrets_stored_hashed_only,
+            token_info_reports_state, access_token_revocation, signing_keys_lifecycle);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -54,6 +56,10 @@ pub fn sample_client(id: &str) -> Client {
         pkce: PkceMode::Strict,
         access_token_ttl: 600,
         refresh_token_ttl: 3600,
+        access_token_format: AccessTokenFormat::Opaque,
+        access_token_alg: JwsAlg::ES256,
+        id_token_alg: JwsAlg::RS256,
+        audience: vec!["photos-api".into()],
         created_at: NOW,
     }
 }
@@ -65,6 +71,8 @@ async fn fixture(store: &DynStore) -> (Client, User) {
         id: random_id(),
         username: "alice".into(),
         password_hash: "$argon2id$x".into(),
+        email: Some("alice@example.com".into()),
+        display_name: Some("Alice".into()),
         created_at: NOW,
     };
     store.insert_user(&user).await.unwrap();
@@ -85,6 +93,7 @@ fn new_code(client: &Client, user: &User) -> (Secret, NewCode) {
             pkce_mode: PkceMode::Strict,
             auth_time: NOW,
             expires_at: NOW + 60,
+            nonce: Some("n-0S6".into()),
         },
         created_at: NOW,
     };
@@ -98,6 +107,7 @@ pub fn new_pair(with_refresh: bool, now: i64) -> (Secret, Option<Secret>, NewPai
         access_hash: access.hash(),
         access_scope: Scope::parse("a").unwrap(),
         access_expires_at: now + 600,
+        access_kid: None,
         refresh: refresh.as_ref().map(|r| NewRefresh {
             hash: r.hash(),
             expires_at: now + 3600,
@@ -140,7 +150,18 @@ pub async fn clients_round_trip(store: DynStore) {
     c.secret_hash = Some("$argon2id$old".into());
     c.pkce = PkceMode::LiferayCompat;
     c.trusted = true;
+    c.access_token_format = AccessTokenFormat::Jwt;
+    c.access_token_alg = JwsAlg::EdDSA;
+    c.id_token_alg = JwsAlg::ES256;
+    c.audience = vec!["a".into(), "b".into()];
     store.insert_client(&c).await.unwrap();
+    let mut rs = sample_client("rs");
+    rs.kind = ClientKind::ResourceServer;
+    rs.redirect_uris = vec![];
+    rs.grants = vec![];
+    store.insert_client(&rs).await.unwrap();
+    assert_eq!(store.client("rs").await.unwrap(), Some(rs));
+    assert!(store.delete_client("rs").await.unwrap());
     assert_eq!(store.client("54321").await.unwrap(), Some(c.clone()));
     assert_eq!(store.client("nope").await.unwrap(), None);
     assert!(
@@ -266,6 +287,13 @@ pub async fn pending_is_consumed_once(store: DynStore) {
             code_challenge: CodeChallenge::parse(&pkce::s256_challenge(&"v".repeat(43))).unwrap(),
             code_challenge_method: ChallengeMethod::S256,
             used_liferay_compat: false,
+            nonce: Some("n-1".into()),
+            prompt: Prompt {
+                none: false,
+                login: true,
+                consent: true,
+            },
+            max_age: Some(300),
         },
         created_at: NOW,
         expires_at: NOW + 600,
@@ -481,6 +509,7 @@ pub async fn rotation_and_reuse(store: DynStore) {
         (state.grant_id.as_str(), state.client_id.as_str()),
         (grant_id.as_str(), "c1")
     );
+    assert_eq!(state.user_id, user.id);
     assert_eq!(
         (
             state.used_at,
@@ -762,4 +791,191 @@ pub async fn secrets_stored_hashed_only(store: DynStore) {
         store.refresh_token_status(&as_if_hash, NOW).await.unwrap(),
         TokenStatus::Unknown
     );
+}
+
+pub async fn token_info_reports_state(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (grant_id, access, refresh) = redeemed(&store, &client, &user).await;
+    let info = store
+        .token_info(&access.hash(), NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.kind, TokenKind::Access);
+    assert_eq!(
+        (info.grant_id.as_str(), info.client_id.as_str()),
+        (grant_id.as_str(), "c1")
+    );
+    assert_eq!(
+        (info.user_id.as_str(), info.username.as_str()),
+        (user.id.as_str(), "alice")
+    );
+    assert_eq!(info.scope, Scope::parse("a").unwrap());
+    assert_eq!(info.audience, vec!["photos-api".to_owned()]);
+    assert_eq!(
+        (info.issued_at, info.expires_at, info.status),
+        (NOW, NOW + 600, TokenStatus::Active)
+    );
+    assert_eq!(
+        store
+            .token_info(&access.hash(), NOW + 600)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        TokenStatus::Expired
+    );
+    let r = store
+        .token_info(&refresh.hash(), NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.kind, r.status),
+        (TokenKind::Refresh, TokenStatus::Active)
+    );
+    let (_, _, pair) = new_pair(true, NOW);
+    store
+        .rotate_refresh(&refresh.hash(), NOW + 2, &pair)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .token_info(&refresh.hash(), NOW + 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        TokenStatus::Revoked,
+        "a rotated-out refresh token is no longer active"
+    );
+    assert_eq!(
+        store
+            .token_info(&SecretHash::of("unknown"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn access_token_revocation(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (_, access, refresh) = redeemed(&store, &client, &user).await;
+    assert!(
+        store
+            .revoke_access_token(&access.hash(), NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_access_token(&access.hash(), NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh.hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Active,
+        "revoking an access token leaves its grant alone"
+    );
+    assert!(
+        !store
+            .revoke_access_token(&SecretHash::of("unknown"), NOW)
+            .await
+            .unwrap()
+    );
+}
+
+fn key(kid: &str, alg: &str) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        alg: alg.into(),
+        private_key: format!("plain:{kid}"),
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        created_at: NOW,
+        rotated_at: None,
+        publish_until: None,
+        retired_at: None,
+    }
+}
+
+pub async fn signing_keys_lifecycle(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    assert!(store.insert_active_key(&key("k1", "ES256")).await.unwrap());
+    assert!(
+        !store.insert_active_key(&key("k1b", "ES256")).await.unwrap(),
+        "one active key per algorithm"
+    );
+    assert!(store.insert_active_key(&key("r1", "RS256")).await.unwrap());
+    assert_eq!(
+        store
+            .rotate_key(&key("k2", "ES256"), NOW + 10, NOW + 100)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("k1")
+    );
+    let keys = store.signing_keys().await.unwrap();
+    let find = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().clone();
+    assert!(find("k2").is_active() && find("r1").is_active());
+    let k1 = find("k1");
+    assert_eq!(
+        (k1.rotated_at, k1.publish_until),
+        (Some(NOW + 10), Some(NOW + 100))
+    );
+    assert!(!k1.is_active() && k1.is_published(NOW + 99) && !k1.is_published(NOW + 100));
+    assert_eq!(k1.private_key, "plain:k1");
+    // A JWT access token signed by k2 turns inactive when k2 is retired.
+    let (code, new) = new_code(&client, &user);
+    store.insert_code(&new).await.unwrap();
+    let (access, _, mut pair) = new_pair(false, NOW);
+    pair.access_kid = Some("k2".into());
+    store
+        .redeem_code(&code.hash(), NOW, &issue(&client, &user, pair))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .token_info(&access.hash(), NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        TokenStatus::Active
+    );
+    assert!(store.retire_key("k2", NOW + 20).await.unwrap());
+    assert!(!store.retire_key("k2", NOW + 20).await.unwrap());
+    let k2 = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kid == "k2")
+        .unwrap();
+    assert_eq!(k2.retired_at, Some(NOW + 20));
+    assert!(
+        !k2.is_active() && !k2.is_published(NOW + 20),
+        "a retired key is neither used nor published"
+    );
+    assert_eq!(
+        store
+            .token_info(&access.hash(), NOW + 20)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        TokenStatus::Revoked
+    );
+    // With its active key retired, an algorithm can get a new first key.
+    assert!(store.insert_active_key(&key("k3", "ES256")).await.unwrap());
 }

@@ -49,6 +49,7 @@ pub trait UserStore: Send + Sync {
     /// `Conflict` when the username is taken.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn users(&self) -> StoreResult<Vec<User>>;
     /// Deletes the user with their sessions, consents, grants and tokens.
     async fn delete_user(&self, username: &str) -> StoreResult<bool>;
@@ -143,6 +144,29 @@ pub trait TokenStore: Send + Sync {
         hash: &SecretHash,
         now: UnixTime,
     ) -> StoreResult<TokenStatus>;
+    /// An access or refresh token, whatever its state (for introspection and revocation).
+    async fn token_info(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<Option<TokenInfo>>;
+    /// Revoke one access token. `false` if unknown or already revoked.
+    async fn revoke_access_token(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every key, newest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Insert the first active key of its algorithm; `false` when another instance got there
+    /// first (there is one active key per algorithm).
+    async fn insert_active_key(&self, key: &StoredKey) -> StoreResult<bool>;
+    /// Make `key` the active key of its algorithm, atomically; the previous one stays
+    /// published until `publish_until`. Returns the previous key's id.
+    async fn rotate_key(
+        &self,
+        key: &StoredKey,
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> StoreResult<Option<String>>;
+    /// Stop publishing and trusting a key. `false` if unknown or already retired.
+    async fn retire_key(&self, kid: &str, now: UnixTime) -> StoreResult<bool>;
 }
 
 /// The whole contract, as one object the server holds.
@@ -154,6 +178,7 @@ pub trait Store:
     + ConsentStore
     + CodeStore
     + TokenStore
+    + KeyStore
 {
 }
 
@@ -165,5 +190,6 @@ impl<T> Store for T where
         + ConsentStore
         + CodeStore
         + TokenStore
+        + KeyStore
 {
 }

@@ -12,6 +12,8 @@ pub struct User {
     pub username: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
     pub created_at: UnixTime,
 }
 
@@ -84,6 +86,8 @@ pub struct NewPair {
     /// May be narrower than the grant's scope (RFC 6749 §6).
     pub access_scope: Scope,
     pub access_expires_at: UnixTime,
+    /// The key that signed a JWT access token; `None` for opaque tokens.
+    pub access_kid: Option<String>,
     pub refresh: Option<NewRefresh>,
 }
 
@@ -123,4 +127,53 @@ pub enum TokenStatus {
     Revoked,
     Expired,
     Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// What introspection and revocation need to know about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub kind: TokenKind,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub scope: Scope,
+    /// The client's registered audience (empty: the issuer's default).
+    pub audience: Vec<String>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// `Revoked` also when rotated out (refresh) or signed by a retired key (JWT).
+    pub status: TokenStatus,
+}
+
+/// A signing key as stored; `private_key` is sealed when a key encryption key is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub private_key: String,
+    pub public_jwk: String,
+    pub created_at: UnixTime,
+    pub rotated_at: Option<UnixTime>,
+    pub publish_until: Option<UnixTime>,
+    pub retired_at: Option<UnixTime>,
+}
+
+impl StoredKey {
+    /// The key new tokens are signed with.
+    pub fn is_active(&self) -> bool {
+        self.rotated_at.is_none() && self.retired_at.is_none()
+    }
+
+    /// Published in the JWKS and trusted for verification.
+    pub fn is_published(&self, now: UnixTime) -> bool {
+        self.retired_at.is_none()
+            && (self.rotated_at.is_none() || self.publish_until.is_some_and(|u| now < u))
+    }
 }

@@ -1,5 +1,6 @@
 //! `oauthd client create|list|show|delete|rotate-secret`.
-use oauthd_core::client::{Client, ClientKind, GrantType, validate_client_id};
+use oauthd_core::client::{AccessTokenFormat, Client, ClientKind, GrantType, validate_client_id};
+use oauthd_core::jose::JwsAlg;
 use oauthd_core::pkce::PkceMode;
 use oauthd_core::redirect_uri::RedirectUri;
 use oauthd_core::scope::Scope;
@@ -22,6 +23,31 @@ pub fn build(args: &ClientCreate, now: i64) -> Result<(Client, Vec<String>), Fai
     if args.name.trim().is_empty() || args.name.len() > 200 {
         return Err(Failure::bad_input("--name must be 1 to 200 characters"));
     }
+    let kind = match (args.kind.as_deref(), args.confidential) {
+        (None, false) => ClientKind::Public,
+        (None, true) | (Some("confidential"), _) => ClientKind::Confidential,
+        (Some(k), false) => ClientKind::parse(k).ok_or_else(|| {
+            Failure::bad_input(format!(
+                "--kind {k:?} is not valid; use public, confidential or resource-server"
+            ))
+        })?,
+        (Some(_), true) => {
+            return Err(Failure::bad_input(
+                "--confidential conflicts with --kind; use one",
+            ));
+        }
+    };
+    let is_api = kind == ClientKind::ResourceServer;
+    if is_api && !args.redirect_uris.is_empty() {
+        return Err(Failure::bad_input(
+            "a resource server has no redirect URIs; remove --redirect-uri",
+        ));
+    }
+    if !is_api && args.redirect_uris.is_empty() {
+        return Err(Failure::bad_input(
+            "at least one --redirect-uri is required",
+        ));
+    }
     let mut warnings = Vec::new();
     let mut redirect_uris = Vec::new();
     for uri in &args.redirect_uris {
@@ -40,7 +66,12 @@ pub fn build(args: &ClientCreate, now: i64) -> Result<(Client, Vec<String>), Fai
             grants.push(grant);
         }
     }
-    if grants.is_empty() {
+    if is_api && !grants.is_empty() {
+        return Err(Failure::bad_input(
+            "a resource server uses no grants; remove --grant",
+        ));
+    }
+    if grants.is_empty() && !is_api {
         grants = GrantType::ALL.to_vec();
     }
     let scopes = Scope::from_tokens(&args.scopes).map_err(|e| Failure::bad_input(e.to_string()))?;
@@ -63,14 +94,40 @@ pub fn build(args: &ClientCreate, now: i64) -> Result<(Client, Vec<String>), Fai
             )));
         }
     }
+    let access_token_format = AccessTokenFormat::parse(&args.access_token).ok_or_else(|| {
+        Failure::bad_input(format!(
+            "--access-token {:?} is not valid; use opaque or jwt",
+            args.access_token
+        ))
+    })?;
+    let access_token_alg = JwsAlg::parse(&args.access_token_alg).ok_or_else(|| {
+        Failure::bad_input(format!(
+            "--access-token-alg {:?} is not valid; use ES256, EdDSA or RS256",
+            args.access_token_alg
+        ))
+    })?;
+    // OIDC Core §15.1: RS256 is what every relying party supports; EdDSA is not offered for
+    // ID tokens.
+    let id_token_alg = match JwsAlg::parse(&args.id_token_alg) {
+        Some(a @ (JwsAlg::RS256 | JwsAlg::ES256)) => a,
+        _ => {
+            return Err(Failure::bad_input(format!(
+                "--id-token-alg {:?} is not valid; use RS256 or ES256",
+                args.id_token_alg
+            )));
+        }
+    };
+    for a in &args.audience {
+        if a.is_empty() || a.len() > 256 || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Failure::bad_input(format!(
+                "--audience {a:?} must be 1 to 256 characters without spaces"
+            )));
+        }
+    }
     let client = Client {
         client_id,
         name: args.name.trim().to_owned(),
-        kind: if args.confidential {
-            ClientKind::Confidential
-        } else {
-            ClientKind::Public
-        },
+        kind,
         secret_hash: None,
         redirect_uris,
         grants,
@@ -79,6 +136,10 @@ pub fn build(args: &ClientCreate, now: i64) -> Result<(Client, Vec<String>), Fai
         pkce,
         access_token_ttl: args.access_token_ttl,
         refresh_token_ttl: args.refresh_token_ttl,
+        access_token_format,
+        access_token_alg,
+        id_token_alg,
+        audience: args.audience.clone(),
         created_at: now,
     };
     Ok((client, warnings))
@@ -96,33 +157,46 @@ pub fn to_json(c: &Client) -> serde_json::Value {
         "pkce": c.pkce.as_str(),
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
+        "access_token": c.access_token_format.as_str(),
+        "access_token_alg": c.access_token_alg.as_str(),
+        "id_token_alg": c.id_token_alg.as_str(),
+        "audience": c.audience,
     })
 }
 
 fn describe(c: &Client) -> String {
     let uris: Vec<_> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<_> = c.grants.iter().map(|g| g.as_str()).collect();
-    format!(
-        "client_id: {}\nname: {}\nkind: {}\nredirect_uris: {}\ngrants: {}\nscopes: {}\ntrusted: {}\npkce: {}\naccess_token_ttl: {}\nrefresh_token_ttl: {}",
-        c.client_id,
-        c.name,
-        c.kind.as_str(),
-        uris.join(" "),
-        grants.join(" "),
-        c.scopes,
-        c.trusted,
-        c.pkce.as_str(),
-        c.access_token_ttl,
-        c.refresh_token_ttl
-    )
+    [
+        format!("client_id: {}", c.client_id),
+        format!("name: {}", c.name),
+        format!("kind: {}", c.kind.as_str()),
+        format!("redirect_uris: {}", uris.join(" ")),
+        format!("grants: {}", grants.join(" ")),
+        format!("scopes: {}", c.scopes),
+        format!("trusted: {}", c.trusted),
+        format!("pkce: {}", c.pkce.as_str()),
+        format!("access_token_ttl: {}", c.access_token_ttl),
+        format!("refresh_token_ttl: {}", c.refresh_token_ttl),
+        format!(
+            "access_token: {} ({})",
+            c.access_token_format.as_str(),
+            c.access_token_alg.as_str()
+        ),
+        format!("id_token_alg: {}", c.id_token_alg.as_str()),
+        format!("audience: {}", c.audience.join(" ")),
+    ]
+    .join("\n")
 }
 
-/// Create the client; returns the secret when confidential (to be shown once).
+/// Create the client; returns its secret, when it has one, to be shown once.
 pub async fn create(
     store: &dyn Store,
     mut client: Client,
 ) -> Result<(Client, Option<Secret>), Failure> {
-    let secret = (client.kind == ClientKind::Confidential)
+    let secret = client
+        .kind
+        .has_secret()
         .then(|| Secret::generate(SecretKind::ClientSecret));
     client.secret_hash = secret.as_ref().map(passwords::hash);
     store.insert_client(&client).await?;
@@ -201,7 +275,7 @@ pub async fn run_rotate_secret(
         .client(client_id)
         .await?
         .ok_or_else(|| Failure::failed(format!("client {client_id:?} does not exist")))?;
-    if client.kind != ClientKind::Confidential {
+    if !client.kind.has_secret() {
         return Err(Failure::bad_input(format!(
             "client {client_id:?} is public and has no secret"
         )));

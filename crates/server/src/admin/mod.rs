@@ -1,5 +1,6 @@
 //! Administrative commands (`oauthd client …`, `oauthd user …`).
 pub mod client;
+pub mod keys;
 pub mod user;
 
 /// A command failure: a one-line message and the exit code (2 for bad input, 1 otherwise).

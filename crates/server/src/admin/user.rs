@@ -42,17 +42,45 @@ pub fn validate_username(username: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A new user's profile (the OpenID Connect `email` and `name` claims).
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+}
+
 pub async fn create(
     store: &dyn Store,
     username: &str,
     password: &Secret,
+    profile: Profile,
     now: i64,
 ) -> Result<User, Failure> {
     validate_username(username)?;
+    if let Some(email) = &profile.email
+        && (email.len() > 254
+            || !email.contains('@')
+            || email.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(Failure::bad_input(format!(
+            "--email {email:?} is not an email address"
+        )));
+    }
+    if profile
+        .display_name
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.len() > 200 || n.chars().any(char::is_control))
+    {
+        return Err(Failure::bad_input(
+            "--name must be 1 to 200 characters without control characters",
+        ));
+    }
     let user = User {
         id: random_id(),
         username: username.to_owned(),
         password_hash: passwords::hash(password),
+        email: profile.email,
+        display_name: profile.display_name,
         created_at: now,
     };
     store.insert_user(&user).await?;

@@ -139,6 +139,7 @@ pub fn new_code(
             pkce_mode: client.pkce,
             auth_time: session.auth_time,
             expires_at: now + state.policy.code_lifetime,
+            nonce: request.nonce.clone(),
         },
         created_at: now,
     };

@@ -77,7 +77,12 @@ impl TestServer {
             client_id: Some(id.into()),
             redirect_uris: vec![APP_REDIRECT.into(), "http://127.0.0.1/callback".into()],
             grants: vec![],
+            kind: None,
             confidential: false,
+            access_token: "opaque".into(),
+            access_token_alg: "ES256".into(),
+            id_token_alg: "RS256".into(),
+            audience: vec![],
             scopes: vec!["photos:read".into(), "profile".into()],
             trusted: false,
             pkce: "strict".into(),
@@ -100,6 +105,10 @@ impl TestServer {
             self.store(),
             username,
             &Secret::from_presented(PASSWORD),
+            admin::user::Profile {
+                email: Some(format!("{username}@example.com")),
+                display_name: Some(format!("User {username}")),
+            },
             START,
         )
         .await

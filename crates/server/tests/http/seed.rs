@@ -11,7 +11,7 @@ const SEED_QUERY: &str = "response_type=code&client_id=54321&redirect_uri=myapp:
 #[tokio::test]
 async fn seed_example_works_word_for_word_on_the_demo_client() {
     let server = TestServer::start().await;
-    let password = demo::seed(server.store(), START).await.unwrap();
+    let password = demo::seed(server.store(), START).await.unwrap().password;
     let browser = server.browser();
     let login = location(&browser.authorize(SEED_QUERY).await);
     let consent = location(

@@ -3,7 +3,7 @@
 CREATE TABLE clients (
     client_id          TEXT PRIMARY KEY,
     name               TEXT NOT NULL,
-    kind               TEXT NOT NULL CHECK (kind IN ('public', 'confidential')),
+    kind               TEXT NOT NULL CHECK (kind IN ('public', 'confidential', 'resource-server')),
     secret_hash        TEXT,
     redirect_uris      TEXT NOT NULL,
     grants             TEXT NOT NULL,
@@ -12,6 +12,10 @@ CREATE TABLE clients (
     pkce_mode          TEXT NOT NULL CHECK (pkce_mode IN ('strict', 'liferay-compat')),
     access_token_ttl   INTEGER NOT NULL,
     refresh_token_ttl  INTEGER NOT NULL,
+    access_token_format TEXT NOT NULL CHECK (access_token_format IN ('opaque', 'jwt')),
+    access_token_alg   TEXT NOT NULL,
+    id_token_alg       TEXT NOT NULL,
+    audience           TEXT NOT NULL,
     created_at         INTEGER NOT NULL
 );
 
@@ -19,6 +23,8 @@ CREATE TABLE users (
     id             TEXT PRIMARY KEY,
     username       TEXT NOT NULL UNIQUE,
     password_hash  TEXT NOT NULL,
+    email          TEXT,
+    display_name   TEXT,
     created_at     INTEGER NOT NULL
 );
 
@@ -39,6 +45,9 @@ CREATE TABLE pending_authorizations (
     scope              TEXT NOT NULL,
     state              TEXT,
     code_challenge     TEXT NOT NULL,
+    nonce              TEXT,
+    prompt             TEXT NOT NULL,
+    max_age            INTEGER,
     created_at         INTEGER NOT NULL,
     expires_at         INTEGER NOT NULL,
     consumed_at        INTEGER
@@ -77,6 +86,7 @@ CREATE TABLE codes (
     code_challenge     TEXT NOT NULL,
     pkce_mode          TEXT NOT NULL,
     auth_time          INTEGER NOT NULL,
+    nonce              TEXT,
     created_at         INTEGER NOT NULL,
     expires_at         INTEGER NOT NULL,
     failed_attempts    INTEGER NOT NULL DEFAULT 0,
@@ -90,7 +100,9 @@ CREATE TABLE access_tokens (
     scope       TEXT NOT NULL,
     issued_at   INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
-    revoked_at  INTEGER
+    revoked_at  INTEGER,
+    -- The signing key of a JWT access token; NULL for opaque tokens.
+    kid         TEXT
 );
 CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
 
@@ -106,3 +118,17 @@ CREATE TABLE refresh_tokens (
     revoked_at      INTEGER
 );
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+
+-- Signing keys, shared by every instance. A rotated-out key stays published until
+-- publish_until; a retired key is neither published nor trusted.
+CREATE TABLE signing_keys (
+    kid            TEXT PRIMARY KEY,
+    alg            TEXT NOT NULL,
+    private_key    TEXT NOT NULL,
+    public_jwk     TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    rotated_at     INTEGER,
+    publish_until  INTEGER,
+    retired_at     INTEGER
+);
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (alg) WHERE rotated_at IS NULL AND retired_at IS NULL;

@@ -2,7 +2,8 @@
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 
-use oauthd_core::client::{Client, ClientKind, GrantType};
+use oauthd_core::client::{AccessTokenFormat, Client, ClientKind, GrantType};
+use oauthd_core::jose::JwsAlg;
 use oauthd_core::pkce::PkceMode;
 use oauthd_core::redirect_uri::RedirectUri;
 use oauthd_core::scope::Scope;
@@ -65,6 +66,22 @@ pub(crate) fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
         pkce: PkceMode::parse(&pkce).ok_or_else(|| corrupt(format!("pkce mode {pkce:?}")))?,
         access_token_ttl: row.try_get("access_token_ttl").map_err(db_err)?,
         refresh_token_ttl: row.try_get("refresh_token_ttl").map_err(db_err)?,
+        access_token_format: AccessTokenFormat::parse(&get("access_token_format")?)
+            .ok_or_else(|| corrupt("access token format"))?,
+        access_token_alg: JwsAlg::parse(&get("access_token_alg")?)
+            .ok_or_else(|| corrupt("access token alg"))?,
+        id_token_alg: JwsAlg::parse(&get("id_token_alg")?)
+            .ok_or_else(|| corrupt("id token alg"))?,
+        audience: split(&get("audience")?),
         created_at: row.try_get("created_at").map_err(db_err)?,
     })
+}
+
+/// Space-separated lists (audiences, grants): none of their items may contain a space.
+pub(crate) fn split(joined: &str) -> Vec<String> {
+    joined
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 
 use oauthd_core::UnixTime;
-use oauthd_core::authorize::ValidAuthorize;
+use oauthd_core::authorize::{Prompt, ValidAuthorize};
 use oauthd_core::client::Client;
 use oauthd_core::code::{IssuedCode, MAX_FAILED_ATTEMPTS};
 use oauthd_core::pkce::{ChallengeMethod, CodeChallenge, PkceMode};
@@ -61,8 +61,9 @@ impl ClientStore for SqliteStore {
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO clients (client_id, name, kind, secret_hash, redirect_uris, grants, scopes, trusted,
-                                  pkce_mode, access_token_ttl, refresh_token_ttl, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  pkce_mode, access_token_ttl, refresh_token_ttl, access_token_format,
+                                  access_token_alg, id_token_alg, audience, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.client_id)
         .bind(&c.name)
@@ -75,6 +76,10 @@ impl ClientStore for SqliteStore {
         .bind(c.pkce.as_str())
         .bind(c.access_token_ttl)
         .bind(c.refresh_token_ttl)
+        .bind(c.access_token_format.as_str())
+        .bind(c.access_token_alg.as_str())
+        .bind(c.id_token_alg.as_str())
+        .bind(c.audience.join(" "))
         .bind(c.created_at)
         .execute(&self.pool)
         .await
@@ -126,6 +131,8 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         id: row.try_get("id").map_err(db_err)?,
         username: row.try_get("username").map_err(db_err)?,
         password_hash: row.try_get("password_hash").map_err(db_err)?,
+        email: row.try_get("email").map_err(db_err)?,
+        display_name: row.try_get("display_name").map_err(db_err)?,
         created_at: row.try_get("created_at").map_err(db_err)?,
     })
 }
@@ -134,11 +141,14 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
 impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO users (id, username, password_hash, email, display_name, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&u.id)
         .bind(&u.username)
         .bind(&u.password_hash)
+        .bind(&u.email)
+        .bind(&u.display_name)
         .bind(u.created_at)
         .execute(&self.pool)
         .await
@@ -149,6 +159,15 @@ impl UserStore for SqliteStore {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query("SELECT * FROM users WHERE username = ?")
             .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
@@ -245,6 +264,7 @@ impl SessionStore for SqliteStore {
 fn pending_from_row(row: &SqliteRow) -> StoreResult<PendingAuthorization> {
     let challenge: String = row.try_get("code_challenge").map_err(db_err)?;
     let scope: String = row.try_get("scope").map_err(db_err)?;
+    let prompt: String = row.try_get("prompt").map_err(db_err)?;
     Ok(PendingAuthorization {
         id_hash: hash_of(row, "id_hash")?,
         browser_hash: hash_of(row, "browser_hash")?,
@@ -257,6 +277,9 @@ fn pending_from_row(row: &SqliteRow) -> StoreResult<PendingAuthorization> {
             code_challenge: CodeChallenge::parse(&challenge).map_err(corrupt)?,
             code_challenge_method: ChallengeMethod::S256,
             used_liferay_compat: false,
+            nonce: row.try_get("nonce").map_err(db_err)?,
+            prompt: Prompt::parse(Some(&prompt)).map_err(corrupt)?,
+            max_age: row.try_get("max_age").map_err(db_err)?,
         },
         created_at: row.try_get("created_at").map_err(db_err)?,
         expires_at: row.try_get("expires_at").map_err(db_err)?,
@@ -270,8 +293,8 @@ where
     let code = &c.code;
     sqlx::query(
         "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,
-                            pkce_mode, auth_time, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            pkce_mode, auth_time, nonce, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(c.hash.as_str())
     .bind(&code.client_id)
@@ -282,6 +305,7 @@ where
     .bind(code.code_challenge.as_str())
     .bind(code.pkce_mode.as_str())
     .bind(code.auth_time)
+    .bind(&code.nonce)
     .bind(c.created_at)
     .bind(code.expires_at)
     .execute(exec)
@@ -296,8 +320,9 @@ impl PendingAuthorizationStore for SqliteStore {
         let r = &p.request;
         sqlx::query(
             "INSERT INTO pending_authorizations (id_hash, browser_hash, client_id, redirect_uri, redirect_uri_sent,
-                                                 scope, state, code_challenge, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                 scope, state, code_challenge, nonce, prompt, max_age,
+                                                 created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.id_hash.as_str())
         .bind(p.browser_hash.as_str())
@@ -307,6 +332,9 @@ impl PendingAuthorizationStore for SqliteStore {
         .bind(r.scope.to_string())
         .bind(&r.state)
         .bind(r.code_challenge.as_str())
+        .bind(&r.nonce)
+        .bind(r.prompt.to_stored())
+        .bind(r.max_age)
         .bind(p.created_at)
         .bind(p.expires_at)
         .execute(&self.pool)
@@ -425,12 +453,15 @@ async fn insert_pair(
     now: UnixTime,
     pair: &NewPair,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(pair.access_hash.as_str())
-        .bind(grant_id)
-        .bind(pair.access_scope.to_string())
-        .bind(now)
-        .bind(pair.access_expires_at)
+    sqlx::query(
+        "INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at, kid) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(pair.access_hash.as_str())
+    .bind(grant_id)
+    .bind(pair.access_scope.to_string())
+    .bind(now)
+    .bind(pair.access_expires_at)
+    .bind(&pair.access_kid)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -479,6 +510,7 @@ impl CodeStore for SqliteStore {
                     .ok_or_else(|| StoreError::Corrupt(format!("pkce mode {mode:?}")))?,
                 auth_time: row.try_get("auth_time").map_err(db_err)?,
                 expires_at: row.try_get("expires_at").map_err(db_err)?,
+                nonce: row.try_get("nonce").map_err(db_err)?,
             },
             failed_attempts: row.try_get("failed_attempts").map_err(db_err)?,
             redeemed: redeemed_at.is_some(),
@@ -578,7 +610,7 @@ fn status(expires_at: i64, revoked: bool, now: UnixTime) -> TokenStatus {
 impl TokenStore for SqliteStore {
     async fn refresh_state(&self, hash: &SecretHash) -> StoreResult<Option<RefreshState>> {
         let row = sqlx::query(
-            "SELECT r.grant_id, g.client_id, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
+            "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
                     g.revoked_at IS NOT NULL AS grant_revoked, r.revoked_at IS NOT NULL AS revoked, r.used_at,
                     r.grace_used_at IS NOT NULL AS grace_used,
                     COALESCE((SELECT s.used_at IS NOT NULL FROM refresh_tokens s WHERE s.hash = r.successor_hash), 0)
@@ -594,6 +626,7 @@ impl TokenStore for SqliteStore {
         Ok(Some(RefreshState {
             grant_id: r.try_get("grant_id").map_err(db_err)?,
             client_id: r.try_get("client_id").map_err(db_err)?,
+            user_id: r.try_get("user_id").map_err(db_err)?,
             scope: Scope::parse(&scope).map_err(corrupt)?,
             expires_at: r.try_get("expires_at").map_err(db_err)?,
             grant_expires_at: r.try_get("grant_expires_at").map_err(db_err)?,
@@ -735,5 +768,168 @@ impl TokenStore for SqliteStore {
         Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
             status(exp, revoked, now)
         }))
+    }
+
+    async fn token_info(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<Option<TokenInfo>> {
+        token_info(&self.pool, hash, now).await
+    }
+
+    async fn revoke_access_token(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+fn token_info_from_row(row: &SqliteRow, kind: TokenKind, now: UnixTime) -> StoreResult<TokenInfo> {
+    let scope: String = row.try_get("scope").map_err(db_err)?;
+    let audience: String = row.try_get("audience").map_err(db_err)?;
+    let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
+    let revoked: bool = row.try_get("revoked").map_err(db_err)?;
+    Ok(TokenInfo {
+        kind,
+        grant_id: row.try_get("grant_id").map_err(db_err)?,
+        client_id: row.try_get("client_id").map_err(db_err)?,
+        user_id: row.try_get("user_id").map_err(db_err)?,
+        username: row.try_get("username").map_err(db_err)?,
+        scope: Scope::parse(&scope).map_err(corrupt)?,
+        audience: codec::split(&audience),
+        issued_at: row.try_get("issued_at").map_err(db_err)?,
+        expires_at,
+        status: status(expires_at, revoked, now),
+    })
+}
+
+async fn token_info(
+    pool: &SqlitePool,
+    hash: &SecretHash,
+    now: UnixTime,
+) -> StoreResult<Option<TokenInfo>> {
+    let access = sqlx::query(
+        "SELECT a.grant_id, g.client_id, g.user_id, u.username, a.scope, c.audience, a.issued_at,
+                MIN(a.expires_at, g.expires_at) AS expires_at,
+                a.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL OR k.retired_at IS NOT NULL AS revoked
+         FROM access_tokens a
+         JOIN grants g ON g.id = a.grant_id
+         JOIN users u ON u.id = g.user_id
+         JOIN clients c ON c.client_id = g.client_id
+         LEFT JOIN signing_keys k ON k.kid = a.kid
+         WHERE a.hash = ?",
+    )
+    .bind(hash.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    if let Some(row) = access {
+        return token_info_from_row(&row, TokenKind::Access, now).map(Some);
+    }
+    let refresh = sqlx::query(
+        "SELECT r.grant_id, g.client_id, g.user_id, u.username, g.scope, c.audience, r.issued_at,
+                MIN(r.expires_at, g.expires_at) AS expires_at,
+                r.revoked_at IS NOT NULL OR r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL AS revoked
+         FROM refresh_tokens r
+         JOIN grants g ON g.id = r.grant_id
+         JOIN users u ON u.id = g.user_id
+         JOIN clients c ON c.client_id = g.client_id
+         WHERE r.hash = ?",
+    )
+    .bind(hash.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    refresh
+        .map(|row| token_info_from_row(&row, TokenKind::Refresh, now))
+        .transpose()
+}
+
+fn key_from_row(row: &SqliteRow) -> StoreResult<StoredKey> {
+    Ok(StoredKey {
+        kid: row.try_get("kid").map_err(db_err)?,
+        alg: row.try_get("alg").map_err(db_err)?,
+        private_key: row.try_get("private_key").map_err(db_err)?,
+        public_jwk: row.try_get("public_jwk").map_err(db_err)?,
+        created_at: row.try_get("created_at").map_err(db_err)?,
+        rotated_at: row.try_get("rotated_at").map_err(db_err)?,
+        publish_until: row.try_get("publish_until").map_err(db_err)?,
+        retired_at: row.try_get("retired_at").map_err(db_err)?,
+    })
+}
+
+async fn insert_key<'e, E>(exec: E, k: &StoredKey) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query("INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.private_key)
+        .bind(&k.public_jwk)
+        .bind(k.created_at)
+        .execute(exec)
+        .await
+        .map(|_| ())
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn insert_active_key(&self, key: &StoredKey) -> StoreResult<bool> {
+        match insert_key(&self.pool, key).await {
+            Ok(()) => Ok(true),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn rotate_key(
+        &self,
+        key: &StoredKey,
+        now: UnixTime,
+        publish_until: UnixTime,
+    ) -> StoreResult<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let previous: Option<String> = sqlx::query_scalar(
+            "UPDATE signing_keys SET rotated_at = ?, publish_until = ?
+             WHERE alg = ? AND rotated_at IS NULL AND retired_at IS NULL RETURNING kid",
+        )
+        .bind(now)
+        .bind(publish_until)
+        .bind(&key.alg)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        insert_key(&mut *tx, key).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(previous)
+    }
+
+    async fn retire_key(&self, kid: &str, now: UnixTime) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
     }
 }

@@ -7,7 +7,8 @@ use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::secret::{Secret, random_id};
 use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome};
 
-use super::{Failure, mint, success};
+use crate::http::client_request::Failure;
+use crate::issue::{IdTokenRequest, Subject, mint};
 use crate::state::AppState;
 
 fn invalid_grant() -> Failure {
@@ -74,13 +75,20 @@ pub(super) async fn exchange(
         created_at: now,
         expires_at: now + state.policy.refresh_absolute_lifetime,
     };
-    let minted = mint(client, &c.scope, now, grant.expires_at);
+    let subject = Subject {
+        user_id: &c.user_id,
+        auth_time: c.auth_time,
+        id_token: c.scope.contains("openid").then_some(IdTokenRequest {
+            nonce: c.nonce.as_deref(),
+        }),
+    };
+    let minted = mint(state, client, &subject, &c.scope, now, grant.expires_at).await?;
     let issue = IssueTokens {
         grant,
         pair: minted.pair.clone(),
     };
     match state.store.redeem_code(&hash, now, &issue).await? {
-        RedeemOutcome::Redeemed => Ok(success(&minted, &c.scope)),
+        RedeemOutcome::Redeemed => Ok(minted.response()),
         // Lost a race to a concurrent redemption with a valid verifier: that is a replay.
         RedeemOutcome::AlreadyUsed { grant_id } => Err(replayed(
             state,

@@ -8,7 +8,8 @@ use oauthd_core::refresh::{self, RefreshDecision};
 use oauthd_core::secret::Secret;
 use oauthd_store::CasOutcome;
 
-use super::{Failure, mint, success};
+use crate::http::client_request::Failure;
+use crate::issue::{Subject, mint};
 use crate::state::AppState;
 
 fn invalid_grant(d: &str) -> Failure {
@@ -42,7 +43,21 @@ pub(super) async fn refresh(
             state.policy.refresh_grace_period,
         );
         let scope = refresh::narrow_scope(&current.scope, requested_scope)?;
-        let minted = mint(client, &scope, now, current.grant_expires_at);
+        // No new ID token on refresh (OIDC Core §12.2 makes it optional).
+        let subject = Subject {
+            user_id: &current.user_id,
+            auth_time: 0,
+            id_token: None,
+        };
+        let minted = mint(
+            state,
+            client,
+            &subject,
+            &scope,
+            now,
+            current.grant_expires_at,
+        )
+        .await?;
         let outcome = match decision {
             RefreshDecision::Reject(e) => return Err(e.into()),
             RefreshDecision::Rotate => state.store.rotate_refresh(&hash, now, &minted.pair).await?,
@@ -66,7 +81,7 @@ pub(super) async fn refresh(
             }
         };
         if outcome == CasOutcome::Done {
-            return Ok(success(&minted, &scope));
+            return Ok(minted.response());
         }
     }
     Err(invalid_grant("The refresh token is no longer valid."))

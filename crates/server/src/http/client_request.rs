@@ -1,0 +1,131 @@
+//! Requests from authenticated clients to the token, revocation and introspection
+//! endpoints: POST only, a form body only, no repeated parameter (RFC 6749 §3.2, RFC 7009
+//! §2.1, RFC 7662 §2.1), and client authentication (RFC 6749 §2.3).
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+
+use oauthd_core::client::{Client, ClientKind};
+use oauthd_core::error::{ErrorCode, OAuthError};
+use oauthd_core::form::Params;
+use oauthd_core::token_request::{self, AuthMethod, ClientCredentials};
+
+use crate::http::response::{oauth_error, store_failure_json};
+use crate::state::AppState;
+
+/// Why a client request failed; becomes the RFC 6749 §5.2 JSON error.
+pub enum Failure {
+    OAuth(OAuthError),
+    Store(oauthd_store::StoreError),
+}
+
+impl From<OAuthError> for Failure {
+    fn from(e: OAuthError) -> Self {
+        Failure::OAuth(e)
+    }
+}
+
+impl From<oauthd_store::StoreError> for Failure {
+    fn from(e: oauthd_store::StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl From<crate::keys::KeyError> for Failure {
+    fn from(e: crate::keys::KeyError) -> Self {
+        match e {
+            crate::keys::KeyError::Store(e) => Failure::Store(e),
+            other => {
+                tracing::error!(error = %other, "cannot sign tokens");
+                Failure::OAuth(OAuthError::new(
+                    ErrorCode::ServerError,
+                    "The server cannot sign tokens right now.",
+                ))
+            }
+        }
+    }
+}
+
+impl Failure {
+    pub fn into_response(self, headers: &HeaderMap) -> Response {
+        match self {
+            Failure::OAuth(e) => oauth_error(&e, headers.contains_key(AUTHORIZATION)),
+            Failure::Store(e) => store_failure_json(&e),
+        }
+    }
+}
+
+fn invalid_request(description: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRequest, description)
+}
+
+/// 405 with `Allow: POST` for any other method.
+pub fn post_only(method: &Method, endpoint: &str) -> Option<Response> {
+    if method == Method::POST {
+        return None;
+    }
+    let mut r = oauth_error(
+        &invalid_request(&format!("The {endpoint} endpoint only accepts POST.")),
+        false,
+    );
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("POST"));
+    Some(r)
+}
+
+/// The form parameters of a POST body.
+pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, Failure> {
+    let is_form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(
+            invalid_request("The request body must be application/x-www-form-urlencoded.").into(),
+        );
+    }
+    let params = Params::parse(body)
+        .map_err(|e| invalid_request(&format!("The request body is malformed: {e}.")))?;
+    token_request::reject_repeated(&params)?;
+    Ok(params)
+}
+
+/// Who claims to be calling: Basic credentials or the body, never both.
+pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredentials, Failure> {
+    let basic = match headers.get(AUTHORIZATION) {
+        Some(v) => Some(token_request::parse_basic(v.to_str().unwrap_or(""))?),
+        None => None,
+    };
+    Ok(token_request::client_credentials(params, basic)?)
+}
+
+/// RFC 6749 §2.3: public clients identify themselves; the others prove it with their secret.
+pub async fn authenticate(
+    state: &AppState,
+    credentials: ClientCredentials,
+) -> Result<Client, Failure> {
+    let invalid_client = |d: &str| Failure::OAuth(OAuthError::new(ErrorCode::InvalidClient, d));
+    let client = state.store.client(&credentials.client_id).await?;
+    match (client, credentials.method, credentials.secret) {
+        (None, _, _) => Err(invalid_client("The client is not registered.")),
+        (Some(c), AuthMethod::None, _) if c.kind == ClientKind::Public => Ok(c),
+        (Some(c), _, Some(_)) if c.kind == ClientKind::Public => Err(invalid_client(
+            "This client is public and has no secret; send only client_id.",
+        )),
+        (Some(_), AuthMethod::None, _) | (Some(_), _, None) => Err(invalid_client(
+            "This client has a secret; authenticate with it.",
+        )),
+        (Some(c), _, Some(secret)) => {
+            if state.passwords.verify(secret, c.secret_hash.clone()).await {
+                Ok(c)
+            } else {
+                Err(invalid_client("The client secret is wrong."))
+            }
+        }
+    }
+}
