@@ -9,13 +9,18 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::endpoints::{authorize, metadata, token};
+use crate::endpoints::{authorize, introspect, jwks, metadata, revoke, token, userinfo};
 use crate::pages::{assets, consent, login, logout};
 use crate::state::AppState;
 
 pub const AUTHORIZE: &str = "/o/oauth2/authorize";
 pub const TOKEN: &str = "/o/oauth2/token";
+pub const REVOKE: &str = "/o/oauth2/revoke";
+pub const INTROSPECT: &str = "/o/oauth2/introspect";
+pub const JWKS: &str = "/o/oauth2/jwks";
+pub const USERINFO: &str = "/o/oauth2/userinfo";
 pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 pub const LOGIN: &str = "/login";
 pub const CONSENT: &str = "/consent";
 pub const LOGOUT: &str = "/logout";
@@ -39,7 +44,12 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route(AUTHORIZE, get(authorize::get))
         .route(TOKEN, any(token::handle))
-        .route(METADATA, get(metadata::get))
+        .route(REVOKE, any(revoke::handle))
+        .route(INTROSPECT, any(introspect::handle))
+        .route(JWKS, get(jwks::get))
+        .route(USERINFO, get(userinfo::handle).post(userinfo::handle))
+        .route(METADATA, get(metadata::oauth))
+        .route(OPENID_CONFIGURATION, get(metadata::openid))
         .route(LOGIN, get(login::show).post(login::submit))
         .route(CONSENT, get(consent::show).post(consent::submit))
         .route(LOGOUT, get(logout::show).post(logout::submit))

@@ -295,10 +295,22 @@ pub async fn pending_is_consumed_once(store: DynStore) {
             },
             max_age: Some(300),
         },
+        login_required: true,
+        login_session: None,
         created_at: NOW,
         expires_at: NOW + 600,
     };
     store.insert_pending(&pending).await.unwrap();
+    assert_eq!(
+        store.pending(&id.hash(), NOW).await.unwrap(),
+        Some(pending.clone())
+    );
+    let session = SecretHash::of("session");
+    assert!(store.attach_login(&id.hash(), &session).await.unwrap());
+    let pending = PendingAuthorization {
+        login_session: Some(session),
+        ..pending
+    };
     assert_eq!(
         store.pending(&id.hash(), NOW).await.unwrap(),
         Some(pending.clone())

@@ -74,6 +74,12 @@ pub trait PendingAuthorizationStore: Send + Sync {
         id_hash: &SecretHash,
         now: UnixTime,
     ) -> StoreResult<Option<PendingAuthorization>>;
+    /// Record that the session `session_hash` logged in for this pending authorization.
+    async fn attach_login(
+        &self,
+        id_hash: &SecretHash,
+        session_hash: &SecretHash,
+    ) -> StoreResult<bool>;
     /// Consume it once; on approval the code is inserted in the same transaction.
     async fn consume_pending(
         &self,

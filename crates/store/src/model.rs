@@ -39,6 +39,10 @@ pub struct PendingAuthorization {
     /// The browser it was started in; another browser cannot finish it.
     pub browser_hash: SecretHash,
     pub request: ValidAuthorize,
+    /// `prompt=login` or an exceeded `max_age`: the user must log in for this request.
+    pub login_required: bool,
+    /// The session whose login was made for this request.
+    pub login_session: Option<SecretHash>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }

@@ -45,7 +45,12 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
         Ok(s) => s.map(|(_, s)| s),
         Err(e) => return store_failure_page(&e),
     };
-    if let Some(session) = &session {
+    let now = state.now();
+    // OIDC Core §3.1.2.1: prompt=login, or a login older than max_age, needs a new login.
+    let login_required = request.prompt.login
+        || matches!((&session, request.max_age), (Some(s), Some(max)) if now - s.auth_time > max);
+    let usable_session = session.as_ref().filter(|_| !login_required);
+    if let Some(session) = usable_session {
         match consent_needed(&state, &client, session, &request).await {
             Ok(false) => {
                 return with_browser(
@@ -53,23 +58,35 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
                     issue_code(&state, &client, session, &request, None).await,
                 );
             }
+            Ok(true) if request.prompt.none => {
+                let e = OAuthError::new(
+                    ErrorCode::ConsentRequired,
+                    "The user has not approved this application.",
+                );
+                return redirect_error(&state, &request.redirect_uri, &e, request.state.as_deref());
+            }
             Ok(true) => {}
             Err(response) => return response,
         }
+    } else if request.prompt.none {
+        // OIDC Core §3.1.2.6: no interaction allowed, and none possible without a login.
+        let e = OAuthError::new(ErrorCode::LoginRequired, "The user is not signed in.");
+        return redirect_error(&state, &request.redirect_uri, &e, request.state.as_deref());
     }
     let pending_id = Secret::generate(SecretKind::PendingAuthorization);
-    let now = state.now();
     let pending = PendingAuthorization {
         id_hash: pending_id.hash(),
         browser_hash: browser.secret.hash(),
         request,
+        login_required,
+        login_session: None,
         created_at: now,
         expires_at: now + state.policy.pending_lifetime,
     };
     if let Err(e) = state.store.insert_pending(&pending).await {
         return store_failure_page(&e);
     }
-    let next = if session.is_some() {
+    let next = if usable_session.is_some() {
         routes::CONSENT
     } else {
         routes::LOGIN
@@ -78,6 +95,14 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
         &browser,
         see_other(&format!("{next}?pending={}", encode(pending_id.expose()))),
     )
+}
+
+/// Is the browser's session good enough for this pending authorization?
+pub fn login_satisfies(
+    pending: &PendingAuthorization,
+    session_hash: &oauthd_core::secret::SecretHash,
+) -> bool {
+    !pending.login_required || pending.login_session.as_ref() == Some(session_hash)
 }
 
 fn with_browser(browser: &Browser, mut response: Response) -> Response {
@@ -93,14 +118,18 @@ fn invalid_request_page(message: &str) -> Response {
     )
 }
 
-/// Must the user be asked? Trusted clients never; public (native) clients always, since
-/// anyone can claim their identity (RFC 8252 §8.6); others when not already approved.
+/// Must the user be asked? Always with prompt=consent; trusted clients never; public
+/// (native) clients always, since anyone can claim their identity (RFC 8252 §8.6); others
+/// when not already approved.
 pub async fn consent_needed(
     state: &AppState,
     client: &Client,
     session: &Session,
     request: &ValidAuthorize,
 ) -> Result<bool, Response> {
+    if request.prompt.consent {
+        return Ok(true);
+    }
     if client.trusted {
         return Ok(false);
     }

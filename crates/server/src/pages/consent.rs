@@ -14,7 +14,7 @@ use super::login::{PendingQuery, csrf_failure};
 use super::templates::{ConsentPage, ScopeLine};
 use super::{form, invalid_form, pending_for_browser};
 use crate::endpoints::authorize::{
-    access_denied, already_answered_page, consent_needed, issue_code,
+    access_denied, already_answered_page, consent_needed, issue_code, login_satisfies,
 };
 use crate::http::browser::{Browser, csrf_ok, current_session};
 use crate::http::response::{error_page, page, see_other, store_failure_page};
@@ -34,8 +34,8 @@ async fn load(
         Err(e) => return Err(store_failure_page(&e)),
     };
     let session = match current_session(state, headers).await {
-        Ok(Some((_, s))) => s,
-        Ok(None) => {
+        Ok(Some((secret, s))) if login_satisfies(&pending, &secret.hash()) => s,
+        Ok(_) => {
             return Err(see_other(&format!(
                 "{}?pending={}",
                 routes::LOGIN,

@@ -14,6 +14,7 @@ use oauthd_store::NewSession;
 
 use super::templates::{LoginPage, MessagePage};
 use super::{form, invalid_form, pending_for_browser};
+use crate::endpoints::authorize::login_satisfies;
 use crate::http::browser::{Browser, SESSION_COOKIE, csrf_ok, current_session, set_cookie};
 use crate::http::response::{error_page, page, see_other, store_failure_page};
 use crate::routes;
@@ -37,7 +38,10 @@ pub async fn show(
         Ok(p) => p,
         Err(e) => return store_failure_page(&e),
     };
-    if pending.is_some() && matches!(current_session(&state, &headers).await, Ok(Some(_))) {
+    let session = current_session(&state, &headers).await.ok().flatten();
+    if let (Some(p), Some((secret, _))) = (&pending, &session)
+        && login_satisfies(p, &secret.hash())
+    {
         return see_other(&format!(
             "{}?pending={}",
             routes::CONSENT,
@@ -145,6 +149,12 @@ pub async fn submit(
         expires_at: now + state.policy.session_lifetime,
     };
     if let Err(e) = state.store.insert_session(&new).await {
+        return store_failure_page(&e);
+    }
+    // A login made for a pending request satisfies its prompt=login / max_age.
+    if let Ok(Some(p)) = pending_for_browser(&state, &headers, pending.as_deref()).await
+        && let Err(e) = state.store.attach_login(&p.id_hash, &new.id_hash).await
+    {
         return store_failure_page(&e);
     }
     let next = match pending {

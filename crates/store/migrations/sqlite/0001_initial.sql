@@ -48,6 +48,9 @@ CREATE TABLE pending_authorizations (
     nonce              TEXT,
     prompt             TEXT NOT NULL,
     max_age            INTEGER,
+    -- prompt=login or max_age: only a login made for this request will do.
+    login_required     INTEGER NOT NULL,
+    login_session      TEXT,
     created_at         INTEGER NOT NULL,
     expires_at         INTEGER NOT NULL,
     consumed_at        INTEGER

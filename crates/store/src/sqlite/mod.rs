@@ -281,6 +281,11 @@ fn pending_from_row(row: &SqliteRow) -> StoreResult<PendingAuthorization> {
             prompt: Prompt::parse(Some(&prompt)).map_err(corrupt)?,
             max_age: row.try_get("max_age").map_err(db_err)?,
         },
+        login_required: row.try_get("login_required").map_err(db_err)?,
+        login_session: row
+            .try_get::<Option<String>, _>("login_session")
+            .map_err(db_err)?
+            .map(SecretHash::from_stored),
         created_at: row.try_get("created_at").map_err(db_err)?,
         expires_at: row.try_get("expires_at").map_err(db_err)?,
     })
@@ -321,8 +326,8 @@ impl PendingAuthorizationStore for SqliteStore {
         sqlx::query(
             "INSERT INTO pending_authorizations (id_hash, browser_hash, client_id, redirect_uri, redirect_uri_sent,
                                                  scope, state, code_challenge, nonce, prompt, max_age,
-                                                 created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                 login_required, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.id_hash.as_str())
         .bind(p.browser_hash.as_str())
@@ -335,6 +340,7 @@ impl PendingAuthorizationStore for SqliteStore {
         .bind(&r.nonce)
         .bind(r.prompt.to_stored())
         .bind(r.max_age)
+        .bind(p.login_required)
         .bind(p.created_at)
         .bind(p.expires_at)
         .execute(&self.pool)
@@ -357,6 +363,20 @@ impl PendingAuthorizationStore for SqliteStore {
         .await
         .map_err(db_err)?;
         row.as_ref().map(pending_from_row).transpose()
+    }
+
+    async fn attach_login(
+        &self,
+        id_hash: &SecretHash,
+        session_hash: &SecretHash,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE pending_authorizations SET login_session = ? WHERE id_hash = ? AND consumed_at IS NULL")
+            .bind(session_hash.as_str())
+            .bind(id_hash.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn consume_pending(

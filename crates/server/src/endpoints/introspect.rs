@@ -1,0 +1,84 @@
+//! `POST /o/oauth2/introspect` (RFC 7662), for resource servers.
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use oauthd_core::client::ClientKind;
+use oauthd_core::error::{ErrorCode, OAuthError};
+use oauthd_core::secret::Secret;
+use oauthd_store::{TokenKind, TokenStatus};
+
+use crate::http::client_request::{self, Failure};
+use crate::http::response::no_store;
+use crate::issue::{audience, audience_claim};
+use crate::state::AppState;
+
+pub async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = client_request::post_only(&method, "introspection") {
+        return refused;
+    }
+    match introspect(&state, &headers, &body).await {
+        Ok(answer) => no_store((StatusCode::OK, Json(answer)).into_response()),
+        Err(failure) => failure.into_response(&headers),
+    }
+}
+
+async fn introspect(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, Failure> {
+    let params = client_request::form(headers, body)?;
+    let credentials = client_request::credentials(headers, &params)?;
+    let token = params
+        .single("token")
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "The parameter token is required.",
+            )
+        })?
+        .to_owned();
+    // §2.1: the caller must authenticate; only APIs (resource servers) may ask.
+    let caller = client_request::authenticate(state, credentials).await?;
+    if caller.kind != ClientKind::ResourceServer {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "Only resource-server clients may introspect tokens.",
+        )
+        .into());
+    }
+    let info = state
+        .store
+        .token_info(&Secret::from_presented(token).hash(), state.now())
+        .await?;
+    let Some(info) = info.filter(|i| i.status == TokenStatus::Active) else {
+        // §2.2: nothing more for an inactive token, so nothing leaks about it.
+        return Ok(serde_json::json!({ "active": false }));
+    };
+    let issuer = &state.policy.issuer;
+    Ok(serde_json::json!({
+        "active": true,
+        "scope": info.scope.to_string(),
+        "client_id": info.client_id,
+        "username": info.username,
+        "sub": info.user_id,
+        "aud": audience_claim(&audience(&info.audience, issuer)),
+        "iss": issuer,
+        "exp": info.expires_at,
+        "iat": info.issued_at,
+        "token_type": match info.kind {
+            TokenKind::Access => "Bearer",
+            TokenKind::Refresh => "refresh_token",
+        },
+    }))
+}
