@@ -157,10 +157,7 @@ mod tests {
     fn challenges_follow_rfc_6750() {
         let missing = Rejection::new("api", AuthError::MissingToken);
         assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            missing.www_authenticate().unwrap(),
-            "Bearer realm=\"api\""
-        );
+        assert_eq!(missing.www_authenticate().unwrap(), "Bearer realm=\"api\"");
         let invalid = Rejection::new("a\"pi", AuthError::invalid("bad \\ \"token\"\n"));
         assert_eq!(
             invalid.www_authenticate().unwrap(),

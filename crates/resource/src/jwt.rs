@@ -110,7 +110,7 @@ impl JwtValidator {
         let keys = self.jwks.keys(kid.as_deref(), now, http).await?;
         // Signature, `alg` bound to the key (RFC 8725 §3.1) and `typ` (RFC 9068 §4).
         let claims = verify_jwt(token, &keys, "at+jwt").map_err(describe)?;
-        // `iss`, `aud`, `exp`, `nbf`, `iat` (RFC 9068 §4 steps 3-7).
+        // `iss`, `aud`, `exp`, `nbf`, `iat` (RFC 9068 §4).
         validate_claims(&claims, now, &self.issuer, &self.audience, self.leeway)
             .map_err(describe)?;
         BearerToken::from_jwt_claims(&claims, realm)

@@ -99,7 +99,8 @@ impl BearerToken {
 }
 
 pub(crate) fn parse_scope(scope: Option<&str>) -> Result<Scope, AuthError> {
-    Scope::parse(scope.unwrap_or("")).map_err(|_| AuthError::invalid("the token's scope is malformed"))
+    Scope::parse(scope.unwrap_or(""))
+        .map_err(|_| AuthError::invalid("the token's scope is malformed"))
 }
 
 /// The token of the request's `Authorization: Bearer` header (RFC 6750 §2.1).
@@ -134,9 +135,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 #[cfg(test)]
@@ -154,16 +155,29 @@ mod tests {
 
     #[test]
     fn header_parsing() {
-        assert_eq!(bearer_token(&headers(&["Bearer abc.DEF-_~+/=="])), Ok("abc.DEF-_~+/=="));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc.DEF-_~+/=="])),
+            Ok("abc.DEF-_~+/==")
+        );
         assert_eq!(bearer_token(&headers(&["bearer  abc"])), Ok("abc"));
         assert_eq!(bearer_token(&headers(&[])), Err(AuthError::MissingToken));
         assert_eq!(
             bearer_token(&headers(&["Basic dXNlcjpwdw=="])),
             Err(AuthError::MissingToken)
         );
-        for bad in ["Bearer", "Bearer ", "Bearer a b", "Bearer a=b", "Bearer ===", "Bearer a\"b"] {
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a=b",
+            "Bearer ===",
+            "Bearer a\"b",
+        ] {
             assert!(
-                matches!(bearer_token(&headers(&[bad])), Err(AuthError::InvalidToken(_))),
+                matches!(
+                    bearer_token(&headers(&[bad])),
+                    Err(AuthError::InvalidToken(_))
+                ),
                 "{bad:?}"
             );
         }
