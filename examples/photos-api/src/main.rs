@@ -10,11 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::{Json, Router};
 use clap::{ArgGroup, Parser};
-use oauthd_resource::{BearerToken, IntrospectionConfig, JwtConfig, Rejection, Validator};
-use serde_json::{Value, json};
+use oauthd_resource::{IntrospectionConfig, JwtConfig, Validator};
+use photos_api::app;
 
 const SECRET_ENV: &str = "PHOTOS_API_CLIENT_SECRET";
 
@@ -123,34 +121,6 @@ fn client_secret(from_stdin: bool) -> Result<String, String> {
         return Err("the client secret is empty".into());
     }
     Ok(secret)
-}
-
-fn app(validator: Arc<Validator>) -> Router {
-    Router::new()
-        .route("/photos", get(photos))
-        .route("/me", get(me))
-        .with_state(validator)
-}
-
-async fn photos(token: BearerToken) -> Result<Json<Value>, Rejection> {
-    token.require(&["photos:read"])?;
-    Ok(Json(json!({
-        "photos": [
-            { "id": 1, "title": "Sunrise over the harbour" },
-            { "id": 2, "title": "A cat asleep on a keyboard" },
-        ],
-        "user": token.sub,
-    })))
-}
-
-async fn me(token: BearerToken) -> Json<Value> {
-    Json(json!({
-        "sub": token.sub,
-        "username": token.username,
-        "client_id": token.client_id,
-        "scope": token.scope.to_string(),
-        "exp": token.exp,
-    }))
 }
 
 #[tokio::main]
