@@ -68,7 +68,7 @@ pub struct ServeArgs {
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Register a client application.
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// List registered clients.
     List {
         #[arg(long)]

@@ -75,14 +75,21 @@ impl KeyRing {
                 }
             }
         }
-        for k in self
-            .store
-            .signing_keys()
-            .await?
-            .iter()
-            .filter(|k| k.retired_at.is_none())
-        {
-            self.load(k)?;
+        for k in self.store.signing_keys().await?.iter() {
+            if k.retired_at.is_none() {
+                self.load(k)?;
+            }
+            // A key encryption key configured after keys were stored: seal those keys now, so
+            // the database no longer holds any private key in clear.
+            if let Some(kek) = &self.kek
+                && !key_sealing::is_sealed(&k.private_key)
+            {
+                let der = key_sealing::open(None, &k.kid, &k.private_key)?;
+                self.store
+                    .replace_private_key(&k.kid, &key_sealing::seal(Some(kek), &k.kid, &der))
+                    .await?;
+                tracing::warn!(kid = %k.kid, "sealed a signing key that was stored in clear; earlier copies may remain in the database file's free space until it is vacuumed");
+            }
         }
         Ok(())
     }

@@ -139,9 +139,11 @@ async fn serve_command(mut config: Config, args: &ServeArgs) -> Result<(), Failu
         println!("{}", demo::instructions(&issuer, &seeded));
     }
     let keys = serve::key_ring(&config, store.clone(), clock.now()).await?;
+    let stop = serve::termination_signal()
+        .map_err(|e| Failure::failed(format!("cannot install signal handlers: {e}")))?;
     tracing::info!("oauthd listening on http://{addr} with issuer {issuer}");
     let state = serve::state(&config, issuer, store, keys, clock);
-    serve::run(listener, state, serve::termination_signal())
+    serve::run(listener, state, stop)
         .await
         .map_err(|e| Failure::failed(format!("server error: {e}")))?;
     tracing::info!("oauthd stopped");

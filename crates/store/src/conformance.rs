@@ -988,6 +988,21 @@ pub async fn signing_keys_lifecycle(store: DynStore) {
             .status,
         TokenStatus::Revoked
     );
+    assert!(
+        store
+            .replace_private_key("k1", "aes256gcm:v1:sealed")
+            .await
+            .unwrap()
+    );
+    assert!(!store.replace_private_key("nope", "x").await.unwrap());
+    let k1 = store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kid == "k1")
+        .unwrap();
+    assert_eq!(k1.private_key, "aes256gcm:v1:sealed");
     // With its active key retired, an algorithm can get a new first key.
     assert!(store.insert_active_key(&key("k3", "ES256")).await.unwrap());
 }

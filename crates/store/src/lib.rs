@@ -173,6 +173,9 @@ pub trait KeyStore: Send + Sync {
     ) -> StoreResult<Option<String>>;
     /// Stop publishing and trusting a key. `false` if unknown or already retired.
     async fn retire_key(&self, kid: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Replace a key's stored private part with another encoding of the same key (sealing
+    /// keys that were stored before a key encryption key was configured).
+    async fn replace_private_key(&self, kid: &str, private_key: &str) -> StoreResult<bool>;
 }
 
 /// The whole contract, as one object the server holds.

@@ -39,7 +39,11 @@ fn invalid_request(description: &str) -> Response {
 }
 
 /// The access token from the header or (POST only) the form body; never both (RFC 6750 §2).
-fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, Response> {
+fn bearer(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, &'static str> {
     let from_header = match headers.get(AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => match v.split_once(' ') {
@@ -49,12 +53,10 @@ fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Option<St
                 Some(token.trim().to_owned())
             }
             _ => {
-                return Err(invalid_request(
-                    "The Authorization header must be: Bearer <token>.",
-                ));
+                return Err("The Authorization header must be: Bearer <token>.");
             }
         },
-        Some(Err(_)) => return Err(invalid_request("The Authorization header is malformed.")),
+        Some(Err(_)) => return Err("The Authorization header is malformed."),
     };
     let is_form = headers
         .get(CONTENT_TYPE)
@@ -64,17 +66,16 @@ fn bearer(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Option<St
                 .starts_with("application/x-www-form-urlencoded")
         });
     let from_body = if *method == Method::POST && is_form {
-        let params =
-            Params::parse(body).map_err(|_| invalid_request("The request body is malformed."))?;
+        let params = Params::parse(body).map_err(|_| "The request body is malformed.")?;
         params
             .single("access_token")
-            .map_err(|_| invalid_request("The access_token was sent more than once."))?
+            .map_err(|_| "The access_token was sent more than once.")?
             .map(str::to_owned)
     } else {
         None
     };
     match (from_header, from_body) {
-        (Some(_), Some(_)) => Err(invalid_request("Send the access token in one place only.")),
+        (Some(_), Some(_)) => Err("Send the access token in one place only."),
         (h, b) => Ok(h.or(b)),
     }
 }
@@ -88,7 +89,7 @@ pub async fn handle(
     let token = match bearer(&method, &headers, &body) {
         Ok(Some(t)) => t,
         Ok(None) => return challenge(StatusCode::UNAUTHORIZED, None, ""),
-        Err(r) => return r,
+        Err(description) => return invalid_request(description),
     };
     let info = match state
         .store

@@ -941,6 +941,16 @@ impl KeyStore for SqliteStore {
         Ok(previous)
     }
 
+    async fn replace_private_key(&self, kid: &str, private_key: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE signing_keys SET private_key = ? WHERE kid = ?")
+            .bind(private_key)
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn retire_key(&self, kid: &str, now: UnixTime) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL",
