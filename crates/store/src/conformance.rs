@@ -27,7 +27,7 @@ macro_rules! conformance_suite {
             pending_is_consumed_once, consent_merges, code_redeems_once, code_failed_attempts_burn,
             expired_code_is_not_redeemed, redeem_race_has_one_winner, rotation_and_reuse, grace_reissue_once,
             rotate_race_has_one_winner, revoked_grant_kills_tokens, delete_client_cascades, secrets_stored_hashed_only,
-            token_info_reports_state, access_token_revocation, signing_keys_lifecycle);
+            token_info_reports_state, access_token_revocation, signing_keys_lifecycle, ops_and_housekeeping, housekeeping_keeps_live_rows);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -1005,4 +1005,145 @@ pub async fn signing_keys_lifecycle(store: DynStore) {
     assert_eq!(k1.private_key, "aes256gcm:v1:sealed");
     // With its active key retired, an algorithm can get a new first key.
     assert!(store.insert_active_key(&key("k3", "ES256")).await.unwrap());
+}
+
+async fn purge_all(store: &DynStore, now: i64) {
+    for what in Purge::ALL {
+        while store.purge(what, now, 2).await.unwrap() > 0 {}
+    }
+}
+
+pub async fn ops_and_housekeeping(store: DynStore) {
+    store.ping().await.unwrap();
+    let (applied, known) = store.schema_version().await.unwrap();
+    assert!(known >= 1 && applied == known, "{applied} {known}");
+    let (open, idle) = store.pool_state();
+    assert!(open >= 1 && idle <= open, "{open} {idle}");
+
+    let (client, user) = fixture(&store).await;
+    // Live: a grant whose tokens expire far in the future.
+    let (_, live_access, live_refresh) = redeemed(&store, &client, &user).await;
+    // Expired: a grant at its absolute cap.
+    let (_, old_access, old_refresh) = redeemed(&store, &client, &user).await;
+    // Three sessions that expire, one that lives.
+    let mut sessions = Vec::new();
+    for i in 0..4 {
+        let sid = Secret::generate(SecretKind::Session);
+        let expires_at = if i < 3 { NOW + 10 } else { NOW + 1_000_000 };
+        store
+            .insert_session(&NewSession {
+                id_hash: sid.hash(),
+                user_id: user.id.clone(),
+                auth_time: NOW,
+                expires_at,
+            })
+            .await
+            .unwrap();
+        sessions.push(sid);
+    }
+    let (code, new) = new_code(&client, &user);
+    store.insert_code(&new).await.unwrap();
+
+    // Batches are bounded: three expired sessions go two, then one.
+    assert_eq!(store.purge(Purge::Sessions, NOW + 10, 2).await.unwrap(), 2);
+    assert_eq!(store.purge(Purge::Sessions, NOW + 10, 2).await.unwrap(), 1);
+    assert_eq!(store.purge(Purge::Sessions, NOW + 10, 2).await.unwrap(), 0);
+    assert!(
+        store
+            .session(&sessions[3].hash(), NOW + 10)
+            .await
+            .unwrap()
+            .is_some(),
+        "live session kept"
+    );
+
+    // A code past expiry stays for a while (replays are still recognised), then goes.
+    purge_all(&store, new.code.expires_at + 1).await;
+    assert!(store.code(&code.hash()).await.unwrap().is_some());
+    purge_all(&store, new.code.expires_at + CODE_RETENTION).await;
+    assert!(store.code(&code.hash()).await.unwrap().is_none());
+
+    // At the grants' absolute cap (NOW + 86400 in these fixtures) they go with their tokens.
+    purge_all(&store, NOW + 86_400).await;
+    for hash in [old_access.hash(), live_access.hash()] {
+        assert_eq!(
+            store.access_token_status(&hash, NOW).await.unwrap(),
+            TokenStatus::Unknown
+        );
+    }
+    for hash in [old_refresh.hash(), live_refresh.hash()] {
+        assert_eq!(
+            store.refresh_token_status(&hash, NOW).await.unwrap(),
+            TokenStatus::Unknown
+        );
+    }
+    assert!(
+        store
+            .session(&sessions[3].hash(), NOW + 86_400)
+            .await
+            .unwrap()
+            .is_some(),
+        "live session kept"
+    );
+    assert!(store.user_by_username("alice").await.unwrap().is_some());
+    assert!(store.client(&client.client_id).await.unwrap().is_some());
+}
+
+pub async fn housekeeping_keeps_live_rows(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (_, access, refresh) = redeemed(&store, &client, &user).await;
+    // Before anything expires, nothing is deleted.
+    purge_all(&store, NOW + 1).await;
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh.hash(), NOW + 1)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    // The access token (600 s) expires first; the refresh token (3600 s) is untouched.
+    purge_all(&store, NOW + 600).await;
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW + 600)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&refresh.hash(), NOW + 600)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    // A revoked grant is kept a day, then goes.
+    let (grant_id, _, revoked_refresh) = redeemed(&store, &client, &user).await;
+    store
+        .revoke_grant(&grant_id, NOW + 700, "test")
+        .await
+        .unwrap();
+    purge_all(&store, NOW + 701).await;
+    assert_eq!(
+        store
+            .refresh_token_status(&revoked_refresh.hash(), NOW + 701)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    purge_all(&store, NOW + 700 + REVOKED_GRANT_RETENTION).await;
+    assert_eq!(
+        store
+            .refresh_token_status(&revoked_refresh.hash(), NOW + 701)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
 }

@@ -178,6 +178,49 @@ pub trait KeyStore: Send + Sync {
     async fn replace_private_key(&self, kid: &str, private_key: &str) -> StoreResult<bool>;
 }
 
+#[async_trait]
+pub trait OpsStore: Send + Sync {
+    /// A cheap round trip: is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+    /// (applied, known to this binary): readiness requires them equal.
+    async fn schema_version(&self) -> StoreResult<(i64, i64)>;
+    /// Connections (open, idle) in the pool, for metrics.
+    fn pool_state(&self) -> (u32, u32);
+    /// Delete up to `batch` expired rows of one kind; returns how many went. Safe to run on
+    /// every instance at once. Call repeatedly (and for every [`Purge`]) to catch up.
+    async fn purge(&self, what: Purge, now: UnixTime, batch: i64) -> StoreResult<u64>;
+}
+
+/// The six kinds of rows housekeeping removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    Sessions,
+    PendingAuthorizations,
+    /// Kept a while past expiry so a late replay is still recognised.
+    Codes,
+    AccessTokens,
+    /// Kept until their own expiry so reuse of a rotated-out token is still detected.
+    RefreshTokens,
+    /// Expired grants, and revoked grants a day after revocation, with what remains of them.
+    Grants,
+}
+
+impl Purge {
+    pub const ALL: [Purge; 6] = [
+        Purge::Sessions,
+        Purge::PendingAuthorizations,
+        Purge::Codes,
+        Purge::AccessTokens,
+        Purge::RefreshTokens,
+        Purge::Grants,
+    ];
+}
+
+/// How long past expiry a code is kept, so a replay is answered as a replay.
+pub const CODE_RETENTION: i64 = 3600;
+/// How long a revoked grant is kept, so its tokens answer "revoked" rather than "unknown".
+pub const REVOKED_GRANT_RETENTION: i64 = 86_400;
+
 /// The whole contract, as one object the server holds.
 pub trait Store:
     ClientStore
@@ -188,6 +231,7 @@ pub trait Store:
     + CodeStore
     + TokenStore
     + KeyStore
+    + OpsStore
 {
 }
 
@@ -200,5 +244,6 @@ impl<T> Store for T where
         + CodeStore
         + TokenStore
         + KeyStore
+        + OpsStore
 {
 }

@@ -135,3 +135,11 @@ CREATE TABLE signing_keys (
     retired_at     INTEGER
 );
 CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (alg) WHERE rotated_at IS NULL AND retired_at IS NULL;
+
+-- Housekeeping deletes expired rows in small batches; these keep each batch cheap.
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE INDEX pending_expiry ON pending_authorizations (expires_at);
+CREATE INDEX codes_expiry ON codes (expires_at);
+CREATE INDEX access_tokens_expiry ON access_tokens (expires_at);
+CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);
+CREATE INDEX grants_expiry ON grants (expires_at);

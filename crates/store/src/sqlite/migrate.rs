@@ -5,7 +5,8 @@ use sqlx::SqlitePool;
 use super::codec::db_err;
 use crate::StoreResult;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_initial.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/sqlite/0001_initial.sql"))];
 
 pub(crate) async fn run(pool: &SqlitePool) -> StoreResult<()> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")

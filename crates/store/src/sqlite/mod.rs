@@ -963,3 +963,78 @@ impl KeyStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 }
+
+#[async_trait]
+impl OpsStore for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> StoreResult<(i64, i64)> {
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let known = migrate::MIGRATIONS
+            .iter()
+            .map(|(v, _)| *v)
+            .max()
+            .unwrap_or(0);
+        Ok((applied.unwrap_or(0), known))
+    }
+
+    fn pool_state(&self) -> (u32, u32) {
+        (self.pool.size(), self.pool.num_idle() as u32)
+    }
+
+    async fn purge(&self, what: Purge, now: UnixTime, batch: i64) -> StoreResult<u64> {
+        // Each statement deletes one bounded batch, chosen by primary key.
+        let (sql, cutoff) = match what {
+            Purge::Sessions => (
+                "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at <= ? LIMIT ?)",
+                now,
+            ),
+            Purge::PendingAuthorizations => (
+                "DELETE FROM pending_authorizations WHERE id_hash IN
+                 (SELECT id_hash FROM pending_authorizations WHERE expires_at <= ? LIMIT ?)",
+                now,
+            ),
+            Purge::Codes => (
+                "DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at <= ? LIMIT ?)",
+                now - CODE_RETENTION,
+            ),
+            Purge::AccessTokens => (
+                "DELETE FROM access_tokens WHERE hash IN (SELECT hash FROM access_tokens WHERE expires_at <= ? LIMIT ?)",
+                now,
+            ),
+            Purge::RefreshTokens => (
+                "DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)",
+                now,
+            ),
+            Purge::Grants => {
+                let r = sqlx::query(
+                    "DELETE FROM grants WHERE id IN
+                     (SELECT id FROM grants WHERE expires_at <= ? OR revoked_at <= ? LIMIT ?)",
+                )
+                .bind(now)
+                .bind(now - REVOKED_GRANT_RETENTION)
+                .bind(batch)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                return Ok(r.rows_affected());
+            }
+        };
+        let r = sqlx::query(sql)
+            .bind(cutoff)
+            .bind(batch)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected())
+    }
+}
