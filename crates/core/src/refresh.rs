@@ -12,6 +12,8 @@ pub struct RefreshState {
     pub grant_id: String,
     pub client_id: String,
     pub user_id: String,
+    /// When the user logged in for the grant (carried into tokens minted on refresh).
+    pub auth_time: UnixTime,
     pub scope: Scope,
     /// Idle expiry of this token.
     pub expires_at: UnixTime,
@@ -100,6 +102,7 @@ mod tests {
             grant_id: "g".into(),
             client_id: "c".into(),
             user_id: "u".into(),
+            auth_time: 0,
             scope: Scope::parse("a b").unwrap(),
             expires_at: 1000,
             grant_expires_at: 5000,

@@ -17,8 +17,10 @@ pub type DynStore = Arc<dyn Store>;
 
 const NOW: i64 = 1_700_000_000;
 
-/// Generates one `#[tokio::test]` per check, given an async expression making a fresh store
-/// and a guard that cleans it up when dropped (a temporary directory, a schema).
+/// Generates one `#[tokio::test]` per check, given an async expression making
+/// `Some((fresh store, guard))`, the guard cleaning the store up when dropped (a temporary
+/// directory, a schema). The expression gives `None` to skip the check, when the backend is
+/// not available here; it says why on stderr itself.
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -33,7 +35,10 @@ macro_rules! conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let (store, _guard): ($crate::conformance::DynStore, _) = $make.await;
+                let Some((store, _guard)): Option<($crate::conformance::DynStore, _)> = $make.await
+                else {
+                    return;
+                };
                 $crate::conformance::$name(store).await;
             }
         )*
@@ -521,7 +526,10 @@ pub async fn rotation_and_reuse(store: DynStore) {
         (state.grant_id.as_str(), state.client_id.as_str()),
         (grant_id.as_str(), "c1")
     );
-    assert_eq!(state.user_id, user.id);
+    assert_eq!(
+        (state.user_id.as_str(), state.auth_time),
+        (user.id.as_str(), NOW)
+    );
     assert_eq!(
         (
             state.used_at,

@@ -7,8 +7,10 @@
 //! Time is always passed in by the caller.
 #![forbid(unsafe_code)]
 
+mod codec;
 pub mod conformance;
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
@@ -29,9 +31,42 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// [`open`] was given a URL of no backend this build knows.
+    #[error(
+        "unsupported database URL (scheme {0:?}): expected sqlite:..., postgres://... or postgresql://..."
+    )]
+    UnsupportedUrl(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Open the store a database URL names and apply pending migrations: SQLite for
+/// `sqlite:` URLs (`sqlite://path`, `sqlite::memory:`), PostgreSQL for `postgres://` and
+/// `postgresql://` URLs. Anything else is [`StoreError::UnsupportedUrl`], naming only the
+/// scheme (the rest of a URL may hold a password).
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::connect(url).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(
+            postgres::PostgresStore::connect(url).await?,
+        ))
+    } else {
+        let scheme = url
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 32
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            })
+            .unwrap_or("none");
+        Err(StoreError::UnsupportedUrl(scheme.to_owned()))
+    }
+}
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {

@@ -2,8 +2,8 @@
 //! transaction, so a half-applied migration never remains.
 use sqlx::SqlitePool;
 
-use super::codec::db_err;
 use crate::StoreResult;
+use crate::codec::db_err;
 
 pub(crate) const MIGRATIONS: &[(i64, &str)] =
     &[(1, include_str!("../../migrations/sqlite/0001_initial.sql"))];
@@ -27,7 +27,12 @@ pub(crate) async fn run(pool: &SqlitePool) -> StoreResult<()> {
         .rows_affected()
             == 1;
         if claimed {
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+            // Through `Executor::execute` (a boxed, `Send` future) rather than
+            // `RawSql::execute`, whose future is not `Send` for every lifetime: callers may
+            // then open the store inside `tokio::spawn`.
+            sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(sql))
+                .await
+                .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
         }
     }

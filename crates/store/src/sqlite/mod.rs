@@ -1,6 +1,5 @@
 //! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, so a
 //! committed token survives power loss before it is handed to a client.
-mod codec;
 mod migrate;
 
 use std::str::FromStr as _;
@@ -9,21 +8,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use oauthd_core::UnixTime;
-use oauthd_core::authorize::{Prompt, ValidAuthorize};
 use oauthd_core::client::Client;
-use oauthd_core::code::{IssuedCode, MAX_FAILED_ATTEMPTS};
-use oauthd_core::pkce::{ChallengeMethod, CodeChallenge, PkceMode};
+use oauthd_core::code::MAX_FAILED_ATTEMPTS;
 use oauthd_core::refresh::RefreshState;
 use oauthd_core::scope::Scope;
 use oauthd_core::secret::SecretHash;
 
+use crate::codec::{self, corrupt, db_err};
 use crate::*;
-use codec::{corrupt, db_err};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -50,10 +46,6 @@ impl SqliteStore {
         migrate::run(&pool).await?;
         Ok(SqliteStore { pool })
     }
-}
-
-fn hash_of(row: &SqliteRow, col: &str) -> StoreResult<SecretHash> {
-    Ok(SecretHash::from_stored(row.try_get(col).map_err(db_err)?))
 }
 
 #[async_trait]
@@ -126,17 +118,6 @@ impl ClientStore for SqliteStore {
     }
 }
 
-fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
-    Ok(User {
-        id: row.try_get("id").map_err(db_err)?,
-        username: row.try_get("username").map_err(db_err)?,
-        password_hash: row.try_get("password_hash").map_err(db_err)?,
-        email: row.try_get("email").map_err(db_err)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        created_at: row.try_get("created_at").map_err(db_err)?,
-    })
-}
-
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
@@ -162,7 +143,7 @@ impl UserStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        row.as_ref().map(codec::user_from_row).transpose()
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
@@ -171,7 +152,7 @@ impl UserStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        row.as_ref().map(codec::user_from_row).transpose()
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
@@ -179,7 +160,7 @@ impl UserStore for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(user_from_row).collect()
+        rows.iter().map(codec::user_from_row).collect()
     }
 
     async fn delete_user(&self, username: &str) -> StoreResult<bool> {
@@ -241,14 +222,7 @@ impl SessionStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.map(|r| {
-            Ok(Session {
-                user_id: r.try_get("user_id").map_err(db_err)?,
-                username: r.try_get("username").map_err(db_err)?,
-                auth_time: r.try_get("auth_time").map_err(db_err)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(codec::session_from_row).transpose()
     }
 
     async fn delete_session(&self, id_hash: &SecretHash) -> StoreResult<()> {
@@ -259,36 +233,6 @@ impl SessionStore for SqliteStore {
             .map_err(db_err)?;
         Ok(())
     }
-}
-
-fn pending_from_row(row: &SqliteRow) -> StoreResult<PendingAuthorization> {
-    let challenge: String = row.try_get("code_challenge").map_err(db_err)?;
-    let scope: String = row.try_get("scope").map_err(db_err)?;
-    let prompt: String = row.try_get("prompt").map_err(db_err)?;
-    Ok(PendingAuthorization {
-        id_hash: hash_of(row, "id_hash")?,
-        browser_hash: hash_of(row, "browser_hash")?,
-        request: ValidAuthorize {
-            client_id: row.try_get("client_id").map_err(db_err)?,
-            redirect_uri: row.try_get("redirect_uri").map_err(db_err)?,
-            redirect_uri_sent: row.try_get("redirect_uri_sent").map_err(db_err)?,
-            scope: Scope::parse(&scope).map_err(corrupt)?,
-            state: row.try_get("state").map_err(db_err)?,
-            code_challenge: CodeChallenge::parse(&challenge).map_err(corrupt)?,
-            code_challenge_method: ChallengeMethod::S256,
-            used_liferay_compat: false,
-            nonce: row.try_get("nonce").map_err(db_err)?,
-            prompt: Prompt::parse(Some(&prompt)).map_err(corrupt)?,
-            max_age: row.try_get("max_age").map_err(db_err)?,
-        },
-        login_required: row.try_get("login_required").map_err(db_err)?,
-        login_session: row
-            .try_get::<Option<String>, _>("login_session")
-            .map_err(db_err)?
-            .map(SecretHash::from_stored),
-        created_at: row.try_get("created_at").map_err(db_err)?,
-        expires_at: row.try_get("expires_at").map_err(db_err)?,
-    })
 }
 
 async fn insert_code_in<'e, E>(exec: E, c: &NewCode) -> StoreResult<()>
@@ -362,7 +306,7 @@ impl PendingAuthorizationStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.as_ref().map(pending_from_row).transpose()
+        row.as_ref().map(codec::pending_from_row).transpose()
     }
 
     async fn attach_login(
@@ -513,29 +457,7 @@ impl CodeStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let scope: String = row.try_get("scope").map_err(db_err)?;
-        let challenge: String = row.try_get("code_challenge").map_err(db_err)?;
-        let mode: String = row.try_get("pkce_mode").map_err(db_err)?;
-        let redeemed_at: Option<i64> = row.try_get("redeemed_at").map_err(db_err)?;
-        Ok(Some(StoredCode {
-            code: IssuedCode {
-                client_id: row.try_get("client_id").map_err(db_err)?,
-                user_id: row.try_get("user_id").map_err(db_err)?,
-                redirect_uri: row.try_get("redirect_uri").map_err(db_err)?,
-                redirect_uri_sent: row.try_get("redirect_uri_sent").map_err(db_err)?,
-                scope: Scope::parse(&scope).map_err(corrupt)?,
-                code_challenge: CodeChallenge::parse(&challenge).map_err(corrupt)?,
-                pkce_mode: PkceMode::parse(&mode)
-                    .ok_or_else(|| StoreError::Corrupt(format!("pkce mode {mode:?}")))?,
-                auth_time: row.try_get("auth_time").map_err(db_err)?,
-                expires_at: row.try_get("expires_at").map_err(db_err)?,
-                nonce: row.try_get("nonce").map_err(db_err)?,
-            },
-            failed_attempts: row.try_get("failed_attempts").map_err(db_err)?,
-            redeemed: redeemed_at.is_some(),
-            grant_id: row.try_get("grant_id").map_err(db_err)?,
-        }))
+        row.as_ref().map(codec::stored_code_from_row).transpose()
     }
 
     async fn record_failed_attempt(&self, hash: &SecretHash) -> StoreResult<i64> {
@@ -616,21 +538,11 @@ impl CodeStore for SqliteStore {
     }
 }
 
-fn status(expires_at: i64, revoked: bool, now: UnixTime) -> TokenStatus {
-    if revoked {
-        TokenStatus::Revoked
-    } else if now >= expires_at {
-        TokenStatus::Expired
-    } else {
-        TokenStatus::Active
-    }
-}
-
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn refresh_state(&self, hash: &SecretHash) -> StoreResult<Option<RefreshState>> {
         let row = sqlx::query(
-            "SELECT r.grant_id, g.client_id, g.user_id, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
+            "SELECT r.grant_id, g.client_id, g.user_id, g.auth_time, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
                     g.revoked_at IS NOT NULL AS grant_revoked, r.revoked_at IS NOT NULL AS revoked, r.used_at,
                     r.grace_used_at IS NOT NULL AS grace_used,
                     COALESCE((SELECT s.used_at IS NOT NULL FROM refresh_tokens s WHERE s.hash = r.successor_hash), 0)
@@ -641,21 +553,7 @@ impl TokenStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        let Some(r) = row else { return Ok(None) };
-        let scope: String = r.try_get("scope").map_err(db_err)?;
-        Ok(Some(RefreshState {
-            grant_id: r.try_get("grant_id").map_err(db_err)?,
-            client_id: r.try_get("client_id").map_err(db_err)?,
-            user_id: r.try_get("user_id").map_err(db_err)?,
-            scope: Scope::parse(&scope).map_err(corrupt)?,
-            expires_at: r.try_get("expires_at").map_err(db_err)?,
-            grant_expires_at: r.try_get("grant_expires_at").map_err(db_err)?,
-            grant_revoked: r.try_get("grant_revoked").map_err(db_err)?,
-            revoked: r.try_get("revoked").map_err(db_err)?,
-            used_at: r.try_get("used_at").map_err(db_err)?,
-            successor_used: r.try_get("successor_used").map_err(db_err)?,
-            grace_used: r.try_get("grace_used").map_err(db_err)?,
-        }))
+        row.as_ref().map(codec::refresh_state_from_row).transpose()
     }
 
     async fn rotate_refresh(
@@ -767,7 +665,7 @@ impl TokenStore for SqliteStore {
         .await
         .map_err(db_err)?;
         Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
-            status(exp, revoked, now)
+            codec::status(exp, revoked, now)
         }))
     }
 
@@ -786,7 +684,7 @@ impl TokenStore for SqliteStore {
         .await
         .map_err(db_err)?;
         Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
-            status(exp, revoked, now)
+            codec::status(exp, revoked, now)
         }))
     }
 
@@ -805,25 +703,6 @@ impl TokenStore for SqliteStore {
         .map_err(db_err)?;
         Ok(r.rows_affected() == 1)
     }
-}
-
-fn token_info_from_row(row: &SqliteRow, kind: TokenKind, now: UnixTime) -> StoreResult<TokenInfo> {
-    let scope: String = row.try_get("scope").map_err(db_err)?;
-    let audience: String = row.try_get("audience").map_err(db_err)?;
-    let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
-    let revoked: bool = row.try_get("revoked").map_err(db_err)?;
-    Ok(TokenInfo {
-        kind,
-        grant_id: row.try_get("grant_id").map_err(db_err)?,
-        client_id: row.try_get("client_id").map_err(db_err)?,
-        user_id: row.try_get("user_id").map_err(db_err)?,
-        username: row.try_get("username").map_err(db_err)?,
-        scope: Scope::parse(&scope).map_err(corrupt)?,
-        audience: codec::split(&audience),
-        issued_at: row.try_get("issued_at").map_err(db_err)?,
-        expires_at,
-        status: status(expires_at, revoked, now),
-    })
 }
 
 async fn token_info(
@@ -847,7 +726,7 @@ async fn token_info(
     .await
     .map_err(db_err)?;
     if let Some(row) = access {
-        return token_info_from_row(&row, TokenKind::Access, now).map(Some);
+        return codec::token_info_from_row(&row, TokenKind::Access, now).map(Some);
     }
     let refresh = sqlx::query(
         "SELECT r.grant_id, g.client_id, g.user_id, u.username, g.scope, c.audience, r.issued_at,
@@ -864,21 +743,8 @@ async fn token_info(
     .await
     .map_err(db_err)?;
     refresh
-        .map(|row| token_info_from_row(&row, TokenKind::Refresh, now))
+        .map(|row| codec::token_info_from_row(&row, TokenKind::Refresh, now))
         .transpose()
-}
-
-fn key_from_row(row: &SqliteRow) -> StoreResult<StoredKey> {
-    Ok(StoredKey {
-        kid: row.try_get("kid").map_err(db_err)?,
-        alg: row.try_get("alg").map_err(db_err)?,
-        private_key: row.try_get("private_key").map_err(db_err)?,
-        public_jwk: row.try_get("public_jwk").map_err(db_err)?,
-        created_at: row.try_get("created_at").map_err(db_err)?,
-        rotated_at: row.try_get("rotated_at").map_err(db_err)?,
-        publish_until: row.try_get("publish_until").map_err(db_err)?,
-        retired_at: row.try_get("retired_at").map_err(db_err)?,
-    })
 }
 
 async fn insert_key<'e, E>(exec: E, k: &StoredKey) -> Result<(), sqlx::Error>
@@ -903,7 +769,7 @@ impl KeyStore for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(key_from_row).collect()
+        rows.iter().map(codec::key_from_row).collect()
     }
 
     async fn insert_active_key(&self, key: &StoredKey) -> StoreResult<bool> {
