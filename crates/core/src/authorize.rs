@@ -108,6 +108,10 @@ impl Prompt {
     }
 }
 
+fn has_control(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}
+
 /// Stage one: the query string and the client id, before the client is looked up.
 pub fn parse_query(query: &[u8]) -> Result<(Params, String), PageError> {
     let params = Params::parse(query).map_err(|e| {
@@ -137,8 +141,10 @@ pub fn validate(
         None => return Err(page(PageError::RedirectUriMismatch)),
     };
 
-    // From here on, errors go back to the client's validated redirect URI.
-    let state = params.single("state").ok().flatten().map(str::to_owned);
+    // From here on, errors go back to the client's validated redirect URI. A `state` with
+    // control characters is not echoed (RFC 6749 App. A.5: printable characters only).
+    let raw_state = params.single("state").ok().flatten();
+    let state = raw_state.filter(|s| !has_control(s)).map(str::to_owned);
     let fail = |code: ErrorCode, description: String| {
         AuthorizeError::Redirect(RedirectError {
             redirect_uri: redirect_uri.clone(),
@@ -146,6 +152,12 @@ pub fn validate(
             state: state.clone(),
         })
     };
+    if raw_state.is_some_and(has_control) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "state must not contain control characters.".into(),
+        ));
+    }
     if let Some(name) = params.first_repeated() {
         return Err(fail(
             ErrorCode::InvalidRequest,
@@ -205,10 +217,10 @@ pub fn validate(
         })?),
     };
     let nonce = params.single("nonce").ok().flatten();
-    if nonce.is_some_and(|n| n.len() > 512) {
+    if nonce.is_some_and(|n| n.len() > 512 || has_control(n)) {
         return Err(fail(
             ErrorCode::InvalidRequest,
-            "nonce must be at most 512 characters.".into(),
+            "nonce must be at most 512 characters, without control characters.".into(),
         ));
     }
     Ok(ValidAuthorize {
@@ -385,6 +397,33 @@ mod tests {
         assert_eq!(v.state.as_deref(), Some("x y"));
         assert!(!v.redirect_uri_sent);
         assert!(!v.used_liferay_compat);
+    }
+
+    #[test]
+    fn control_characters_in_state_and_nonce_are_refused() {
+        let c = client(PkceMode::Strict, &["myapp://cb"]);
+        let ok = format!(
+            "response_type=code&client_id=54321&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        );
+        match run(&format!("{ok}&state=a%00b"), &c) {
+            Err(AuthorizeError::Redirect(e)) => {
+                assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+                assert_eq!(e.state, None, "an unprintable state is not echoed");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&state=a%0D%0Ab"), &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_code(run(&format!("{ok}&nonce=n%00"), &c)),
+            ErrorCode::InvalidRequest
+        );
+        assert!(
+            run(&format!("{ok}&state=caf%C3%A9%20%26x"), &c).is_ok(),
+            "printable Unicode is fine"
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Config {
     pub pending_lifetime: i64,
     /// Seals signing keys at rest (at least 32 characters); unset stores them unsealed.
     pub key_encryption_key: Option<Sensitive>,
+    /// Seconds between housekeeping passes that delete expired rows; 0 turns them off.
+    pub housekeeping_interval: u64,
 }
 
 /// A configuration value that must never be printed (`Debug` redacts it).
@@ -55,6 +57,7 @@ impl Default for Config {
             session_lifetime: 12 * 3600,
             pending_lifetime: 15 * 60,
             key_encryption_key: None,
+            housekeeping_interval: 60,
         }
     }
 }
@@ -77,6 +80,7 @@ const ENV_KEYS: &[&str] = &[
     "session_lifetime",
     "pending_lifetime",
     "key_encryption_key",
+    "housekeeping_interval",
 ];
 
 /// A configuration problem, as one line for the operator.
@@ -118,9 +122,12 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
-        if !self.database_url.starts_with("sqlite:") {
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| self.database_url.starts_with(p))
+        {
             return Err(ConfigError(format!(
-                "database URL {:?} is not supported; use sqlite://path/to/oauthd.db",
+                "database URL {:?} is not supported; use sqlite://path/to/oauthd.db or postgres://user@host/db",
                 self.database_url
             )));
         }

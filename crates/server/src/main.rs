@@ -143,6 +143,7 @@ async fn serve_command(mut config: Config, args: &ServeArgs) -> Result<(), Failu
         .map_err(|e| Failure::failed(format!("cannot install signal handlers: {e}")))?;
     tracing::info!("oauthd listening on http://{addr} with issuer {issuer}");
     let state = serve::state(&config, issuer, store, keys, clock);
+    let _housekeeping = serve::spawn_housekeeping(&config, &state);
     serve::run(listener, state, stop)
         .await
         .map_err(|e| Failure::failed(format!("server error: {e}")))?;

@@ -10,6 +10,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::endpoints::{authorize, introspect, jwks, metadata, revoke, token, userinfo};
+use crate::ops;
 use crate::pages::{assets, consent, login, logout};
 use crate::state::AppState;
 
@@ -26,6 +27,9 @@ pub const CONSENT: &str = "/consent";
 pub const LOGOUT: &str = "/logout";
 pub const ACCOUNT: &str = "/account";
 pub const STYLESHEET: &str = "/assets/oauthd.css";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
 
 /// Form bodies are small; anything larger is refused before it is read (413).
 const BODY_LIMIT: usize = 16 * 1024;
@@ -55,7 +59,11 @@ pub fn router(state: AppState) -> Router {
         .route(LOGOUT, get(logout::show).post(logout::submit))
         .route(ACCOUNT, get(login::account))
         .route(STYLESHEET, get(assets::stylesheet))
+        .route(HEALTHZ, get(ops::healthz))
+        .route(READYZ, get(ops::readyz))
+        .route(METRICS, get(ops::metrics))
         .fallback(assets::not_found)
+        .route_layer(axum::middleware::from_fn(ops::track))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(

@@ -8,7 +8,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use oauthd_store::Store;
-use oauthd_store::sqlite::SqliteStore;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -38,13 +37,23 @@ pub enum StartError {
 }
 
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
-    let store = SqliteStore::connect(&config.database_url)
+    oauthd_store::open(&config.database_url)
         .await
         .map_err(|e| StartError::Store {
-            url: config.database_url.clone(),
+            url: redact_url(&config.database_url),
             source: detailed(e),
-        })?;
-    Ok(Arc::new(store))
+        })
+}
+
+/// A database URL for messages: any password replaced.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Startup errors go to an operator, so the cause is spelled out.
@@ -92,6 +101,8 @@ pub fn state(
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
 ) -> AppState {
+    // Install the metrics recorder before anything counts.
+    crate::ops::prometheus();
     AppState {
         keys,
         store,
@@ -132,8 +143,20 @@ pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
         })
 }
 
+/// The background housekeeping task, unless turned off.
+pub fn spawn_housekeeping(config: &Config, state: &AppState) -> Option<JoinHandle<()>> {
+    (config.housekeeping_interval > 0).then(|| {
+        crate::housekeeping::spawn(
+            state.store.clone(),
+            state.clock.clone(),
+            std::time::Duration::from_secs(config.housekeeping_interval),
+        )
+    })
+}
+
 /// A server running in this process (used by the HTTP tests and by `serve`).
 pub struct RunningServer {
+    housekeeping: Option<JoinHandle<()>>,
     pub addr: SocketAddr,
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
@@ -153,11 +176,13 @@ impl RunningServer {
         })?;
         let keys = key_ring(config, store.clone(), clock.now()).await?;
         let state = state(config, issuer_for(config, addr), store, keys, clock);
+        let housekeeping = spawn_housekeeping(config, &state);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, state.clone(), async {
             let _ = stopped.await;
         }));
         Ok(RunningServer {
+            housekeeping,
             addr,
             state,
             stop: Some(stop),
@@ -171,6 +196,9 @@ impl RunningServer {
 
     /// Stop accepting, finish in-flight requests, return.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(h) = self.housekeeping.take() {
+            h.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -37,6 +37,7 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
         return invalid_request_page("The application is not registered.");
     };
     if request.used_liferay_compat {
+        metrics::counter!(crate::ops::names::LIFERAY_COMPAT, "step" => "authorize").increment(1);
         tracing::warn!(client_id = %client.client_id, "liferay-compat: code_challenge_method omitted, treated as S256");
     }
 
@@ -47,7 +48,9 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
     };
     let now = state.now();
     // OIDC Core §3.1.2.1: prompt=login, or a login older than max_age, needs a new login.
+    // max_age=0 is prompt=login (OIDC Core §3.1.2.1, errata 2).
     let login_required = request.prompt.login
+        || request.max_age == Some(0)
         || matches!((&session, request.max_age), (Some(s), Some(max)) if now - s.auth_time > max);
     let usable_session = session.as_ref().filter(|_| !login_required);
     if let Some(session) = usable_session {

@@ -36,7 +36,7 @@ async fn introspect(
     body: &[u8],
 ) -> Result<serde_json::Value, Failure> {
     let params = client_request::form(headers, body)?;
-    let credentials = client_request::credentials(headers, &params)?;
+    let credentials = client_request::required_credentials(headers, &params)?;
     let token = params
         .single("token")
         .ok()

@@ -29,7 +29,7 @@ pub async fn handle(
 
 async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Failure> {
     let params = client_request::form(headers, body)?;
-    let credentials = client_request::credentials(headers, &params)?;
+    let credentials = client_request::required_credentials(headers, &params)?;
     let token = params
         .single("token")
         .ok()

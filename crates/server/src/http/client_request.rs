@@ -104,6 +104,23 @@ pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredent
     Ok(token_request::client_credentials(params, basic)?)
 }
 
+/// For endpoints where the caller must authenticate (RFC 7009 §2.1, RFC 7662 §2.1): a
+/// request that names no client at all is `invalid_client` (RFC 6749 §5.2), not a malformed
+/// request.
+pub fn required_credentials(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<ClientCredentials, Failure> {
+    if !headers.contains_key(AUTHORIZATION) && params.single("client_id").ok().flatten().is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "Client authentication is required.",
+        )
+        .into());
+    }
+    credentials(headers, params)
+}
+
 /// RFC 6749 §2.3: public clients identify themselves; the others prove it with their secret.
 pub async fn authenticate(
     state: &AppState,

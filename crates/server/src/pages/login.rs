@@ -106,6 +106,7 @@ pub async fn submit(
     let now = state.now();
     let (account, address) = (account_key(&username), address_key(peer.ip()));
     if let Err(wait) = state.throttle.check(&[&account, &address], now) {
+        metrics::counter!(crate::ops::names::LOGIN_THROTTLED).increment(1);
         tracing::warn!(
             event = "login_throttled",
             retry_after = wait,
@@ -132,6 +133,7 @@ pub async fn submit(
             &[(&account, ACCOUNT_LIMITS), (&address, ADDRESS_LIMITS)],
             now,
         );
+        metrics::counter!(crate::ops::names::LOGIN_FAILURES).increment(1);
         tracing::info!(event = "login_failed", "failed sign-in attempt");
         return rerender(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
     };

@@ -9,6 +9,7 @@ use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome};
 
 use crate::http::client_request::Failure;
 use crate::issue::{IdTokenRequest, Subject, mint};
+use crate::ops::names;
 use crate::state::AppState;
 
 fn invalid_grant() -> Failure {
@@ -63,6 +64,7 @@ pub(super) async fn exchange(
         return Err(e.to_oauth().into());
     }
     if code_verifier.is_some_and(code::verifier_needed_compat) {
+        metrics::counter!(names::LIFERAY_COMPAT, "step" => "token").increment(1);
         tracing::warn!(client_id = %client.client_id, "liferay-compat: code_verifier length outside 43..128 accepted");
     }
     let c = &stored.code;
@@ -88,7 +90,10 @@ pub(super) async fn exchange(
         pair: minted.pair.clone(),
     };
     match state.store.redeem_code(&hash, now, &issue).await? {
-        RedeemOutcome::Redeemed => Ok(minted.response()),
+        RedeemOutcome::Redeemed => {
+            metrics::counter!(names::TOKENS_ISSUED, "grant" => "authorization_code").increment(1);
+            Ok(minted.response())
+        }
         // Lost a race to a concurrent redemption with a valid verifier: that is a replay.
         RedeemOutcome::AlreadyUsed { grant_id } => Err(replayed(
             state,
@@ -120,6 +125,7 @@ async fn replayed(
             .await
         {
             Ok(revoked) => {
+                metrics::counter!(names::CODE_REPLAYS).increment(1);
                 tracing::warn!(
                     event = "code_replay",
                     client_id,

@@ -10,6 +10,7 @@ use oauthd_store::CasOutcome;
 
 use crate::http::client_request::Failure;
 use crate::issue::{Subject, mint};
+use crate::ops::names;
 use crate::state::AppState;
 
 fn invalid_grant(d: &str) -> Failure {
@@ -46,7 +47,7 @@ pub(super) async fn refresh(
         // No new ID token on refresh (OIDC Core §12.2 makes it optional).
         let subject = Subject {
             user_id: &current.user_id,
-            auth_time: 0,
+            auth_time: current.auth_time,
             id_token: None,
         };
         let minted = mint(
@@ -69,6 +70,7 @@ pub(super) async fn refresh(
                 outcome
             }
             RefreshDecision::RevokeGrant => {
+                metrics::counter!(names::REFRESH_REUSES).increment(1);
                 let revoked = state
                     .store
                     .revoke_grant(&current.grant_id, now, "refresh_token_reuse")
@@ -81,6 +83,7 @@ pub(super) async fn refresh(
             }
         };
         if outcome == CasOutcome::Done {
+            metrics::counter!(names::TOKENS_ISSUED, "grant" => "refresh_token").increment(1);
             return Ok(minted.response());
         }
     }
