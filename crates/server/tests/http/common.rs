@@ -28,6 +28,7 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     pub base: String,
     _dir: tempfile::TempDir,
+    _pg: Option<crate::support::PgSchema>,
 }
 
 impl TestServer {
@@ -37,9 +38,24 @@ impl TestServer {
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        // OAUTHD_TEST_BACKEND=postgres runs the same test on PostgreSQL, in a schema of its own.
+        let pg = match std::env::var("OAUTHD_TEST_BACKEND").as_deref() {
+            Ok("postgres") => {
+                let base = crate::support::postgres_url()
+                    .expect("OAUTHD_TEST_BACKEND=postgres needs OAUTHD_TEST_POSTGRES_URL");
+                Some(crate::support::PgSchema::create(&base).await)
+            }
+            _ => None,
+        };
+        let database_url = match &pg {
+            Some(schema) => schema.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("oauthd.db").display()),
+        };
         let mut config = Config {
             listen: "127.0.0.1:0".into(),
-            database_url: format!("sqlite://{}", dir.path().join("oauthd.db").display()),
+            database_url,
+            // Tests move the clock; a background purge must not race their assertions.
+            housekeeping_interval: 0,
             ..Config::default()
         };
         adjust(&mut config);
@@ -51,6 +67,7 @@ impl TestServer {
             clock,
             base,
             _dir: dir,
+            _pg: pg,
         }
     }
 
@@ -361,4 +378,81 @@ pub fn param(url: &str, name: &str) -> Option<String> {
 
 pub fn challenge_of(verifier: &str) -> String {
     s256_challenge(verifier)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the revocation, introspection, JWT and OpenID Connect tests
+// ---------------------------------------------------------------------------------------------
+
+impl TestServer {
+    /// POST a form body to `path` (revocation, introspection), optionally with Basic.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        body: &str,
+        basic: Option<(&str, &str)>,
+    ) -> TokenResponse {
+        let mut req = self
+            .http()
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(encode(id), Some(encode(secret)));
+        }
+        TokenResponse::from(req.send().await.unwrap()).await
+    }
+
+    pub async fn access_status(&self, token: &str) -> oauthd_store::TokenStatus {
+        use oauthd::clock::Clock as _;
+        self.store()
+            .access_token_status(&Secret::from_presented(token).hash(), self.clock.now())
+            .await
+            .unwrap()
+    }
+
+    pub async fn refresh_status(&self, token: &str) -> oauthd_store::TokenStatus {
+        use oauthd::clock::Clock as _;
+        self.store()
+            .refresh_token_status(&Secret::from_presented(token).hash(), self.clock.now())
+            .await
+            .unwrap()
+    }
+
+    /// The stable subject identifier of a user.
+    pub async fn user_id(&self, username: &str) -> String {
+        self.store()
+            .user_by_username(username)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {username}"))
+            .id
+    }
+
+    /// Register a resource server (an API that introspects); returns its secret.
+    pub async fn resource_server(&self, id: &str) -> String {
+        let (_, secret) = self
+            .client(id, |a| {
+                a.kind = Some("resource-server".into());
+                a.redirect_uris = vec![];
+                a.scopes = vec![];
+            })
+            .await;
+        secret
+            .expect("a resource server has a secret")
+            .expose()
+            .to_owned()
+    }
+
+    /// The published JWKS.
+    pub async fn jwks(&self) -> oauthd_core::jose::JwkSet {
+        let r = self
+            .http()
+            .get(self.url("/o/oauth2/jwks"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
 }

@@ -6,7 +6,12 @@ mod support;
 mod common;
 
 mod authorize;
+mod introspect;
+mod jwt;
+mod oidc;
+mod ops;
 mod pages;
 mod race;
+mod revoke;
 mod seed;
 mod token;
