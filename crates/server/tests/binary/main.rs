@@ -10,6 +10,7 @@ mod cli;
 mod example_api;
 mod flow;
 mod keys;
+mod multi_instance;
 mod native_app;
 mod oidc_client;
 mod process;

@@ -47,11 +47,17 @@ pub struct Served {
 }
 
 pub async fn serve(args: &[&str]) -> Served {
+    serve_with_env(args, &[]).await
+}
+
+/// `serve` with extra environment variables (configuration through `OAUTHD_*`).
+pub async fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> Served {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
         .env("OAUTHD_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
