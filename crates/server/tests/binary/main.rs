@@ -7,12 +7,14 @@
 mod support;
 
 mod cli;
+mod crash;
 mod example_api;
 mod flow;
 mod keys;
 mod multi_instance;
 mod native_app;
 mod oidc_client;
+mod outage;
 mod process;
 mod revoke_introspect;
 mod seed_demo;
