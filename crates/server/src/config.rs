@@ -32,6 +32,11 @@ pub struct Config {
     pub key_encryption_key: Option<Sensitive>,
     /// Seconds between housekeeping passes that delete expired rows; 0 turns them off.
     pub housekeeping_interval: u64,
+    /// Requests per second one client may make to the token, revocation and introspection
+    /// endpoints (per instance); 0 turns the limit off.
+    pub client_requests_per_second: u32,
+    /// Seconds a client has to send a request head; idle connections close after it too.
+    pub header_read_timeout: u64,
 }
 
 /// A configuration value that must never be printed (`Debug` redacts it).
@@ -58,6 +63,8 @@ impl Default for Config {
             pending_lifetime: 15 * 60,
             key_encryption_key: None,
             housekeeping_interval: 60,
+            client_requests_per_second: 1000,
+            header_read_timeout: 10,
         }
     }
 }
@@ -81,6 +88,8 @@ const ENV_KEYS: &[&str] = &[
     "pending_lifetime",
     "key_encryption_key",
     "housekeeping_interval",
+    "client_requests_per_second",
+    "header_read_timeout",
 ];
 
 /// A configuration problem, as one line for the operator.
@@ -153,6 +162,11 @@ impl Config {
         if let Some(kek) = &self.key_encryption_key {
             oauthd_core::key_sealing::Kek::derive(&kek.0)
                 .map_err(|e| ConfigError(format!("key_encryption_key: {e}")))?;
+        }
+        if !(1..=300).contains(&self.header_read_timeout) {
+            return Err(ConfigError(
+                "header_read_timeout must be between 1 and 300 seconds".into(),
+            ));
         }
         if !(0..=300).contains(&self.refresh_grace_period) {
             return Err(ConfigError(

@@ -12,6 +12,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod issue;
 pub mod keys;
+pub mod limits;
 pub mod ops;
 pub mod pages;
 pub mod passwords;

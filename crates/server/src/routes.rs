@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(ops::track))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(crate::limits::request_size))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

@@ -2,6 +2,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -114,23 +115,80 @@ pub fn state(
             refresh_absolute_lifetime: config.refresh_absolute_lifetime,
             session_lifetime: config.session_lifetime,
             pending_lifetime: config.pending_lifetime,
+            header_read_timeout: Duration::from_secs(config.header_read_timeout),
         }),
         clock,
         throttle: Arc::new(LoginThrottle::default()),
+        client_rate: Arc::new(crate::throttle::RateLimiter::new(
+            config.client_requests_per_second,
+        )),
         passwords: Arc::new(Passwords::default()),
     }
 }
 
-/// Serve until `shutdown` resolves, then let in-flight requests finish.
+/// The largest request head (request line and headers) read; larger ones get 431.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// Serve until `shutdown` resolves, then stop accepting, let in-flight requests finish and
+/// close idle connections.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use tower::ServiceExt as _;
+
+    // A client must send a whole request head within the timeout, and an idle keep-alive
+    // connection is closed after it: slow or silent connections cannot pile up.
+    let header_read_timeout = state.policy.header_read_timeout;
+    let app = routes::router(state);
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let builder = Arc::new(builder.http1_only());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                app.clone().oneshot(request)
+            },
+        );
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Errors here are clients going away or timing out; nothing to report.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {

@@ -6,7 +6,7 @@ use oauthd_store::Store;
 use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::passwords::Passwords;
-use crate::throttle::LoginThrottle;
+use crate::throttle::{LoginThrottle, RateLimiter};
 
 /// Runtime policy derived from the configuration.
 #[derive(Debug, Clone)]
@@ -19,6 +19,8 @@ pub struct Policy {
     pub pending_lifetime: i64,
     /// Cookies get `Secure` when the issuer is https.
     pub secure_cookies: bool,
+    /// A request head must arrive within this; idle connections close after it.
+    pub header_read_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -27,6 +29,7 @@ pub struct AppState {
     pub policy: Arc<Policy>,
     pub clock: Arc<dyn Clock>,
     pub throttle: Arc<LoginThrottle>,
+    pub client_rate: Arc<RateLimiter>,
     pub passwords: Arc<Passwords>,
     pub keys: Arc<KeyRing>,
 }

@@ -127,3 +127,70 @@ mod tests {
         assert_eq!(t.check(&["k"], 0), Err(ACCOUNT_LIMITS.max_lock_seconds));
     }
 }
+
+/// Wrong client secrets: a few, then a doubling lockout (secret guessing gets nowhere).
+pub const CLIENT_AUTH_LIMITS: Limits = Limits {
+    free_failures: 10,
+    max_lock_seconds: 15 * 60,
+    forget_after: 24 * 3600,
+};
+
+pub fn client_key(client_id: &str) -> String {
+    format!("client:{client_id}")
+}
+
+/// Requests per client per second, in fixed one-second windows of the injected clock.
+pub struct RateLimiter {
+    per_second: u32,
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// `per_second` 0 turns the limit off.
+    pub fn new(per_second: u32) -> Self {
+        RateLimiter {
+            per_second,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(seconds to wait)` once the key has used up this second.
+    pub fn check(&self, key: &str, now: i64) -> Result<(), i64> {
+        if self.per_second == 0 {
+            return Ok(());
+        }
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() >= MAX_ENTRIES {
+            windows.retain(|_, (second, _)| *second == now);
+        }
+        let (second, count) = windows.entry(key.to_owned()).or_insert((now, 0));
+        if *second != now {
+            *second = now;
+            *count = 0;
+        }
+        if *count >= self.per_second {
+            return Err(1);
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn fixed_windows_per_key() {
+        let r = RateLimiter::new(2);
+        assert_eq!(r.check("a", 10), Ok(()));
+        assert_eq!(r.check("a", 10), Ok(()));
+        assert_eq!(r.check("a", 10), Err(1));
+        assert_eq!(r.check("b", 10), Ok(()), "keys are independent");
+        assert_eq!(r.check("a", 11), Ok(()), "a new second starts afresh");
+        let off = RateLimiter::new(0);
+        for _ in 0..100 {
+            assert_eq!(off.check("a", 10), Ok(()));
+        }
+    }
+}

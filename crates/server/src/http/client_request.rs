@@ -12,11 +12,14 @@ use oauthd_core::token_request::{self, AuthMethod, ClientCredentials};
 
 use crate::http::response::{oauth_error, store_failure_json};
 use crate::state::AppState;
+use crate::throttle::{CLIENT_AUTH_LIMITS, client_key};
 
 /// Why a client request failed; becomes the RFC 6749 §5.2 JSON error.
 pub enum Failure {
     OAuth(OAuthError),
     Store(oauthd_store::StoreError),
+    /// 429 with `Retry-After` (seconds).
+    TooManyRequests(i64),
 }
 
 impl From<OAuthError> for Failure {
@@ -51,6 +54,17 @@ impl Failure {
         match self {
             Failure::OAuth(e) => oauth_error(&e, headers.contains_key(AUTHORIZATION)),
             Failure::Store(e) => store_failure_json(&e),
+            Failure::TooManyRequests(wait) => {
+                let e = OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    format!("Too many requests from this client; retry after {wait} seconds."),
+                );
+                let mut r = oauth_error(&e, false);
+                *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                r.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait));
+                r
+            }
         }
     }
 }
@@ -127,6 +141,17 @@ pub async fn authenticate(
     credentials: ClientCredentials,
 ) -> Result<Client, Failure> {
     let invalid_client = |d: &str| Failure::OAuth(OAuthError::new(ErrorCode::InvalidClient, d));
+    let now = state.now();
+    let key = client_key(&credentials.client_id);
+    state
+        .client_rate
+        .check(&key, now)
+        .map_err(Failure::TooManyRequests)?;
+    // After repeated wrong secrets the client is locked out for a while, right or wrong.
+    state
+        .throttle
+        .check(&[&key], now)
+        .map_err(Failure::TooManyRequests)?;
     let client = state.store.client(&credentials.client_id).await?;
     match (client, credentials.method, credentials.secret) {
         (None, _, _) => Err(invalid_client("The client is not registered.")),
@@ -141,6 +166,10 @@ pub async fn authenticate(
             if state.passwords.verify(secret, c.secret_hash.clone()).await {
                 Ok(c)
             } else {
+                state
+                    .throttle
+                    .record_failure(&[(&key, CLIENT_AUTH_LIMITS)], now);
+                tracing::warn!(event = "client_auth_failed", client_id = %c.client_id, "wrong client secret");
                 Err(invalid_client("The client secret is wrong."))
             }
         }

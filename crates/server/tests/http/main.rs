@@ -6,6 +6,7 @@ mod support;
 mod common;
 
 mod authorize;
+mod hostile;
 mod introspect;
 mod jwt;
 mod oidc;
