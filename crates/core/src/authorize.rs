@@ -17,7 +17,7 @@ pub enum PageError {
     Malformed(String),
     #[error("The authorization request has no client_id.")]
     MissingClientId,
-    #[error("The application (client_id) is not registered with this server.")]
+    #[error("This application is not registered with this server.")]
     UnknownClient,
     #[error("The redirect_uri is not registered for this application.")]
     RedirectUriMismatch,

@@ -53,7 +53,9 @@ pub fn store_failure_json(e: &StoreError) -> Response {
 
 pub fn page<T: Template>(status: StatusCode, template: &T) -> Response {
     match template.render() {
-        Ok(html) => (status, Html(html)).into_response(),
+        // Pages carry CSRF tokens and request ids: never from a cache (Back shows the server's
+        // current answer, not a stale form).
+        Ok(html) => no_store((status, Html(html)).into_response()),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
             (

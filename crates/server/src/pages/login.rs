@@ -88,11 +88,21 @@ pub async fn submit(
     let pending = get("pending");
     let username = get("username").unwrap_or_default();
     let password = Secret::from_presented(get("password").unwrap_or_default());
+    let app_name = match pending_for_browser(&state, &headers, pending.as_deref()).await {
+        Ok(Some(p)) => state
+            .store
+            .client(&p.request.client_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.name),
+        _ => None,
+    };
     let rerender = |status: StatusCode, error: &str| {
         page(
             status,
             &LoginPage {
-                app_name: None,
+                app_name: app_name.clone(),
                 pending: pending.clone(),
                 csrf: oauthd_core::secret::csrf_token_for(&browser),
                 username: username.clone(),

@@ -530,3 +530,33 @@ async fn unknown_path_is_a_404_page() {
     let body = assert_page(r, StatusCode::NOT_FOUND, "unknown path").await;
     assert!(body.contains("<!DOCTYPE html>"), "{body}");
 }
+
+/// Pages carry CSRF tokens and request ids: they are never stored by a cache, so Back shows
+/// the server's current answer rather than a stale form.
+#[tokio::test]
+async fn pages_are_never_cached() {
+    let server = TestServer::start().await;
+    server.app().await;
+    server.user("alice").await;
+    let browser = server.browser();
+    let login = location(&browser.authorize(&format!(
+        "response_type=code&client_id=app&redirect_uri={}&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        oauthd_core::form::encode(APP_REDIRECT)
+    )).await);
+    let consent = location(&browser.login(&login, "alice", PASSWORD).await);
+    for path in [
+        login.as_str(),
+        consent.as_str(),
+        "/logout",
+        "/o/oauth2/authorize?client_id=unknown",
+    ] {
+        let r = browser.get(path).await;
+        assert_eq!(
+            r.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+}
