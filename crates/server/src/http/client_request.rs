@@ -163,7 +163,11 @@ pub async fn authenticate(
             "This client has a secret; authenticate with it.",
         )),
         (Some(c), _, Some(secret)) => {
-            if state.passwords.verify(secret, c.secret_hash.clone()).await {
+            if state
+                .passwords
+                .verify_client_secret(secret, c.secret_hash.clone())
+                .await
+            {
                 Ok(c)
             } else {
                 state
