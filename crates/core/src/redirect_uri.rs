@@ -142,8 +142,14 @@ fn port_ok(after_host: &str) -> Option<()> {
         return Some(());
     }
     let digits = after_host.strip_prefix(':')?;
-    (!digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(())
+    // A real TCP port: 1 to 65535, digits only.
+    (!digits.is_empty()
+        && digits.len() <= 5
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits
+            .parse::<u32>()
+            .is_ok_and(|p| (1..=65535).contains(&p)))
+    .then_some(())
 }
 
 /// Pick the redirect URI for an authorize request (RFC 6749 §3.1.2.3): the requested one if
@@ -257,6 +263,12 @@ mod tests {
         assert!(!r.matches("http://127.0.0.1:51234/callback/"));
         assert!(!r.matches("http://127.0.0.1:/callback"));
         assert!(!r.matches("http://127.0.0.1:99x/callback"));
+        assert!(
+            !r.matches("http://127.0.0.1:99999/callback"),
+            "not a TCP port"
+        );
+        assert!(!r.matches("http://127.0.0.1:0/callback"), "not a TCP port");
+        assert!(r.matches("http://127.0.0.1:65535/callback"));
         assert!(!r.matches("http://127.0.0.1@evil.example/callback"));
         assert!(!r.matches("http://127.0.0.1.evil.example/callback"));
         assert!(!r.matches("http://localhost:5000/callback"));
