@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 
 use oauthd_core::client::ClientKind;
 use oauthd_core::error::{ErrorCode, OAuthError};
-use oauthd_core::secret::Secret;
 use oauthd_store::{TokenKind, TokenStatus};
 
 use crate::http::client_request::{self, Failure};
@@ -35,21 +34,8 @@ async fn introspect(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, Failure> {
-    let params = client_request::form(headers, body)?;
-    let credentials = client_request::required_credentials(headers, &params)?;
-    let token = params
-        .single("token")
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "The parameter token is required.",
-            )
-        })?
-        .to_owned();
     // §2.1: the caller must authenticate; only APIs (resource servers) may ask.
-    let caller = client_request::authenticate(state, credentials).await?;
+    let (caller, token) = client_request::token_request(state, headers, body).await?;
     if caller.kind != ClientKind::ResourceServer {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,
@@ -57,10 +43,7 @@ async fn introspect(
         )
         .into());
     }
-    let info = state
-        .store
-        .token_info(&Secret::from_presented(token).hash(), state.now())
-        .await?;
+    let info = state.store.token_info(&token.hash(), state.now()).await?;
     let Some(info) = info.filter(|i| i.status == TokenStatus::Active) else {
         // §2.2: nothing more for an inactive token, so nothing leaks about it.
         return Ok(serde_json::json!({ "active": false }));

@@ -4,8 +4,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use oauthd_core::error::{ErrorCode, OAuthError};
-use oauthd_core::secret::Secret;
 use oauthd_store::TokenKind;
 
 use crate::http::client_request::{self, Failure};
@@ -28,22 +26,9 @@ pub async fn handle(
 }
 
 async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Failure> {
-    let params = client_request::form(headers, body)?;
-    let credentials = client_request::required_credentials(headers, &params)?;
-    let token = params
-        .single("token")
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "The parameter token is required.",
-            )
-        })?
-        .to_owned();
-    let client = client_request::authenticate(state, credentials).await?;
+    let (client, token) = client_request::token_request(state, headers, body).await?;
     // RFC 7009 §2.1: the hint only speeds up the search; we look everywhere anyway.
-    let hash = Secret::from_presented(token).hash();
+    let hash = token.hash();
     let now = state.now();
     let Some(info) = state.store.token_info(&hash, now).await? else {
         // §2.2: an invalid token is not an error.

@@ -8,6 +8,7 @@ use axum::response::Response;
 use oauthd_core::client::{Client, ClientKind};
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::form::Params;
+use oauthd_core::secret::Secret;
 use oauthd_core::token_request::{self, AuthMethod, ClientCredentials};
 
 use crate::http::response::{oauth_error, store_failure_json};
@@ -178,4 +179,28 @@ pub async fn authenticate(
             }
         }
     }
+}
+
+/// A request about one token (RFC 7009 §2.1, RFC 7662 §2.1): the authenticated caller and the
+/// presented token.
+pub async fn token_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Client, Secret), Failure> {
+    let params = form(headers, body)?;
+    let credentials = required_credentials(headers, &params)?;
+    let token = params
+        .single("token")
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "The parameter token is required.",
+            )
+        })?
+        .to_owned();
+    let client = authenticate(state, credentials).await?;
+    Ok((client, Secret::from_presented(token)))
 }
