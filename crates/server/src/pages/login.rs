@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use oauthd_core::form::encode;
 use oauthd_core::secret::{Secret, SecretKind};
-use oauthd_store::NewSession;
+use oauthd_store::{NewSession, PendingAuthorization};
 
 use super::templates::{LoginPage, MessagePage};
 use super::{form, invalid_form, pending_for_browser};
@@ -24,6 +24,18 @@ use crate::throttle::{ACCOUNT_LIMITS, ADDRESS_LIMITS, account_key, address_key};
 #[derive(Deserialize)]
 pub struct PendingQuery {
     pub pending: Option<String>,
+}
+
+/// The name of the application a pending request is for, to show on the login page.
+async fn app_name(state: &AppState, pending: Option<&PendingAuthorization>) -> Option<String> {
+    let p = pending?;
+    state
+        .store
+        .client(&p.request.client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name)
 }
 
 const WRONG_CREDENTIALS: &str = "The username or password is incorrect.";
@@ -48,16 +60,7 @@ pub async fn show(
             encode(q.pending.as_deref().unwrap_or(""))
         ));
     }
-    let app_name = match &pending {
-        Some(p) => state
-            .store
-            .client(&p.request.client_id)
-            .await
-            .ok()
-            .flatten()
-            .map(|c| c.name),
-        None => None,
-    };
+    let app_name = app_name(&state, pending.as_ref()).await;
     let mut response = page(
         StatusCode::OK,
         &LoginPage {
@@ -88,21 +91,15 @@ pub async fn submit(
     let pending = get("pending");
     let username = get("username").unwrap_or_default();
     let password = Secret::from_presented(get("password").unwrap_or_default());
-    let app_name = match pending_for_browser(&state, &headers, pending.as_deref()).await {
-        Ok(Some(p)) => state
-            .store
-            .client(&p.request.client_id)
-            .await
-            .ok()
-            .flatten()
-            .map(|c| c.name),
-        _ => None,
+    let pending_record = match pending_for_browser(&state, &headers, pending.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => return store_failure_page(&e),
     };
-    let rerender = |status: StatusCode, error: &str| {
+    let rerender = |status: StatusCode, error: &str, app_name: Option<String>| {
         page(
             status,
             &LoginPage {
-                app_name: app_name.clone(),
+                app_name,
                 pending: pending.clone(),
                 csrf: oauthd_core::secret::csrf_token_for(&browser),
                 username: username.clone(),
@@ -111,7 +108,8 @@ pub async fn submit(
         )
     };
     if username.is_empty() || username.len() > 256 || password.expose().len() > 1024 {
-        return rerender(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
+        let name = app_name(&state, pending_record.as_ref()).await;
+        return rerender(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS, name);
     }
     let now = state.now();
     let (account, address) = (account_key(&username), address_key(peer.ip()));
@@ -122,9 +120,11 @@ pub async fn submit(
             retry_after = wait,
             "login refused while throttled"
         );
+        let name = app_name(&state, pending_record.as_ref()).await;
         let mut r = rerender(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Too many failed sign-in attempts. Try again in {wait} seconds."),
+            name,
         );
         r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
         return r;
@@ -145,7 +145,8 @@ pub async fn submit(
         );
         metrics::counter!(crate::ops::names::LOGIN_FAILURES).increment(1);
         tracing::info!(event = "login_failed", "failed sign-in attempt");
-        return rerender(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
+        let name = app_name(&state, pending_record.as_ref()).await;
+        return rerender(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS, name);
     };
     state.throttle.record_success(&account);
 
@@ -164,7 +165,7 @@ pub async fn submit(
         return store_failure_page(&e);
     }
     // A login made for a pending request satisfies its prompt=login / max_age.
-    if let Ok(Some(p)) = pending_for_browser(&state, &headers, pending.as_deref()).await
+    if let Some(p) = &pending_record
         && let Err(e) = state.store.attach_login(&p.id_hash, &new.id_hash).await
     {
         return store_failure_page(&e);
