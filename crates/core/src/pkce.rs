@@ -62,12 +62,6 @@ pub enum ChallengeMethod {
     S256,
 }
 
-impl ChallengeMethod {
-    pub fn as_str(self) -> &'static str {
-        "S256"
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PkceError {
     #[error("code_challenge is required (PKCE, RFC 7636)")]
