@@ -104,11 +104,17 @@ impl fmt::Debug for SecretHash {
     }
 }
 
-/// A random identifier that is not a credential (grant ids, user ids): 16 bytes, base64url.
+/// A random identifier that is not a credential (grant, user, client and key ids): 16 bytes,
+/// base64url. It never starts with `-`, so it can be passed to the CLI as an argument.
 pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    loop {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        let id = URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// Constant-time string equality, for comparing values derived from secrets.
@@ -141,6 +147,16 @@ mod tests {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
+    }
+
+    #[test]
+    fn random_ids_never_look_like_options() {
+        // 1 in 64 ids would start with '-' if nothing prevented it.
+        for _ in 0..5000 {
+            let id = random_id();
+            assert!(!id.starts_with('-'), "{id}");
+            assert_eq!(id.len(), 22);
+        }
     }
 
     #[test]
