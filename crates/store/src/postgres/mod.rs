@@ -615,7 +615,7 @@ impl TokenStore for PostgresStore {
         let grant_id: Option<String> = sqlx::query_scalar(
             "UPDATE refresh_tokens SET used_at = $1, successor_hash = $2
              WHERE hash = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND expires_at > $1)
+               AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL AND g.expires_at > $1)
              RETURNING grant_id",
         )
         .bind(now)
@@ -645,7 +645,7 @@ impl TokenStore for PostgresStore {
         let claimed: Option<(String, Option<String>)> = sqlx::query_as(
             "UPDATE refresh_tokens SET grace_used_at = $1
              WHERE hash = $2 AND used_at IS NOT NULL AND grace_used_at IS NULL AND revoked_at IS NULL
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND expires_at > $1)
+               AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL AND g.expires_at > $1)
              RETURNING grant_id, successor_hash",
         )
         .bind(now)

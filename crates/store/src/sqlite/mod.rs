@@ -1,15 +1,11 @@
 //! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, so a
-//! committed token survives power loss before it is handed to a client.
+//! committed token survives power loss before it is handed to a client. Writes go through
+//! one writer thread that commits concurrent requests together ([`engine`]).
+mod engine;
 mod migrate;
 
-use std::str::FromStr as _;
-use std::time::Duration;
-
 use async_trait::async_trait;
-use sqlx::Row as _;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use rusqlite::{Connection, OptionalExtension as _, Params, Row, params};
 
 use oauthd_core::UnixTime;
 use oauthd_core::client::Client;
@@ -18,279 +14,371 @@ use oauthd_core::refresh::RefreshState;
 use oauthd_core::scope::Scope;
 use oauthd_core::secret::SecretHash;
 
-use crate::codec::{self, corrupt, db_err};
+use crate::codec::{self, corrupt};
 use crate::*;
+use engine::{Db, Location, unavailable};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    db: std::sync::Arc<Db>,
 }
 
 impl SqliteStore {
     /// Open (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`)
     /// and apply pending migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(db_err)?;
-        migrate::run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let db = Db::start(Location::parse(url)?, migrate::run).await?;
+        Ok(SqliteStore {
+            db: std::sync::Arc::new(db),
+        })
     }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn conflict_or(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Conflict(what())
+    } else {
+        unavailable(e)
+    }
+}
+
+/// Run a statement; the number of rows it changed.
+fn exec(conn: &Connection, sql: &str, params: impl Params) -> StoreResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(unavailable)
+}
+
+/// The first row of a query, decoded.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let mut rows = stmt.query(params).map_err(unavailable)?;
+    match rows.next().map_err(unavailable)? {
+        Some(row) => decode(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Every row of a query, decoded.
+fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    decode: impl Fn(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let mut rows = stmt.query([]).map_err(unavailable)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// One value of the first row, if there is a row.
+fn scalar<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> StoreResult<Option<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params, |r| r.get(0)).optional())
+        .map_err(unavailable)
 }
 
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO clients (client_id, name, kind, secret_hash, redirect_uris, grants, scopes, trusted,
-                                  pkce_mode, access_token_ttl, refresh_token_ttl, access_token_format,
-                                  access_token_alg, id_token_alg, audience, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&c.client_id)
-        .bind(&c.name)
-        .bind(c.kind.as_str())
-        .bind(&c.secret_hash)
-        .bind(codec::join_uris(&c.redirect_uris))
-        .bind(codec::join_grants(&c.grants))
-        .bind(c.scopes.to_string())
-        .bind(c.trusted)
-        .bind(c.pkce.as_str())
-        .bind(c.access_token_ttl)
-        .bind(c.refresh_token_ttl)
-        .bind(c.access_token_format.as_str())
-        .bind(c.access_token_alg.as_str())
-        .bind(c.id_token_alg.as_str())
-        .bind(c.audience.join(" "))
-        .bind(c.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| codec::conflict_or(e, || format!("client {:?}", c.client_id)))?;
-        Ok(())
+        let c = c.clone();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO clients (client_id, name, kind, secret_hash, redirect_uris, grants, scopes, trusted,
+                                          pkce_mode, access_token_ttl, refresh_token_ttl, access_token_format,
+                                          access_token_alg, id_token_alg, audience, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        c.client_id,
+                        c.name,
+                        c.kind.as_str(),
+                        c.secret_hash,
+                        codec::join_uris(&c.redirect_uris),
+                        codec::join_grants(&c.grants),
+                        c.scopes.to_string(),
+                        c.trusted,
+                        c.pkce.as_str(),
+                        c.access_token_ttl,
+                        c.refresh_token_ttl,
+                        c.access_token_format.as_str(),
+                        c.access_token_alg.as_str(),
+                        c.id_token_alg.as_str(),
+                        c.audience.join(" "),
+                        c.created_at,
+                    ])
+                })
+                .map_err(|e| conflict_or(e, || format!("client {:?}", c.client_id)))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        let row = sqlx::query("SELECT * FROM clients WHERE client_id = ?")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
+        let client_id = client_id.to_owned();
+        self.db
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT * FROM clients WHERE client_id = ?",
+                    [client_id],
+                    |r| codec::client_from_row(r),
+                )
+            })
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(codec::client_from_row).transpose()
     }
 
     async fn clients(&self) -> StoreResult<Vec<Client>> {
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY client_id")
-            .fetch_all(&self.pool)
+        self.db
+            .read(|conn| {
+                all(conn, "SELECT * FROM clients ORDER BY client_id", |r| {
+                    codec::client_from_row(r)
+                })
+            })
             .await
-            .map_err(db_err)?;
-        rows.iter().map(codec::client_from_row).collect()
     }
 
     async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM clients WHERE client_id = ?")
-            .bind(client_id)
-            .execute(&self.pool)
+        let client_id = client_id.to_owned();
+        self.db
+            .write(move |conn| {
+                Ok(exec(conn, "DELETE FROM clients WHERE client_id = ?", [client_id])? == 1)
+            })
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE clients SET secret_hash = ? WHERE client_id = ? AND kind = 'confidential'",
-        )
-        .bind(secret_hash)
-        .bind(client_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        let (client_id, secret_hash) = (client_id.to_owned(), secret_hash.to_owned());
+        self.db
+            .write(move |conn| {
+                Ok(exec(
+                    conn,
+                    "UPDATE clients SET secret_hash = ? WHERE client_id = ? AND kind = 'confidential'",
+                    [secret_hash, client_id],
+                )? == 1)
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO users (id, username, password_hash, email, display_name, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.password_hash)
-        .bind(&u.email)
-        .bind(&u.display_name)
-        .bind(u.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| codec::conflict_or(e, || format!("user {:?}", u.username)))?;
-        Ok(())
+        let u = u.clone();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO users (id, username, password_hash, email, display_name, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        u.id,
+                        u.username,
+                        u.password_hash,
+                        u.email,
+                        u.display_name,
+                        u.created_at
+                    ])
+                })
+                .map_err(|e| conflict_or(e, || format!("user {:?}", u.username)))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
+        let username = username.to_owned();
+        self.db
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT * FROM users WHERE username = ?",
+                    [username],
+                    |r| codec::user_from_row(r),
+                )
+            })
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(codec::user_from_row).transpose()
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                one(conn, "SELECT * FROM users WHERE id = ?", [id], |r| {
+                    codec::user_from_row(r)
+                })
+            })
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(codec::user_from_row).transpose()
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
-            .fetch_all(&self.pool)
+        self.db
+            .read(|conn| {
+                all(conn, "SELECT * FROM users ORDER BY username", |r| {
+                    codec::user_from_row(r)
+                })
+            })
             .await
-            .map_err(db_err)?;
-        rows.iter().map(codec::user_from_row).collect()
     }
 
     async fn delete_user(&self, username: &str) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM users WHERE username = ?")
-            .bind(username)
-            .execute(&self.pool)
+        let username = username.to_owned();
+        self.db
+            .write(move |conn| {
+                Ok(exec(conn, "DELETE FROM users WHERE username = ?", [username])? == 1)
+            })
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn set_password(&self, username: &str, password_hash: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let r = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
-            .bind(password_hash)
-            .bind(username)
-            .execute(&mut *tx)
+        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
+        self.db
+            .write(move |conn| {
+                if exec(
+                    conn,
+                    "UPDATE users SET password_hash = ? WHERE username = ?",
+                    [&password_hash, &username],
+                )? != 1
+                {
+                    return Ok(false);
+                }
+                // A new password ends every browser session of the account.
+                exec(
+                    conn,
+                    "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+                    [&username],
+                )?;
+                Ok(true)
+            })
             .await
-            .map_err(db_err)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        // A new password ends every browser session of the account.
-        sqlx::query(
-            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
-        )
-        .bind(username)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(true)
     }
 }
 
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_session(&self, s: &NewSession) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(s.id_hash.as_str())
-        .bind(&s.user_id)
-        .bind(s.auth_time)
-        .bind(s.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        let s = s.clone();
+        self.db
+            .write(move |conn| {
+                exec(
+                    conn,
+                    "INSERT INTO sessions (id_hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?)",
+                    params![s.id_hash.as_str(), s.user_id, s.auth_time, s.expires_at],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> StoreResult<Option<Session>> {
-        let row = sqlx::query(
-            "SELECT s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id_hash = ? AND s.expires_at > ?",
-        )
-        .bind(id_hash.as_str())
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        row.as_ref().map(codec::session_from_row).transpose()
+        let id_hash = id_hash.clone();
+        self.db
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.id_hash = ? AND s.expires_at > ?",
+                    params![id_hash.as_str(), now],
+                    |r| codec::session_from_row(r),
+                )
+            })
+            .await
     }
 
     async fn delete_session(&self, id_hash: &SecretHash) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(id_hash.as_str())
-            .execute(&self.pool)
+        let id_hash = id_hash.clone();
+        self.db
+            .write(move |conn| {
+                exec(
+                    conn,
+                    "DELETE FROM sessions WHERE id_hash = ?",
+                    [id_hash.as_str()],
+                )?;
+                Ok(())
+            })
             .await
-            .map_err(db_err)?;
-        Ok(())
     }
 }
 
-async fn insert_code_in<'e, E>(exec: E, c: &NewCode) -> StoreResult<()>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
+fn insert_code(conn: &Connection, c: &NewCode) -> StoreResult<()> {
     let code = &c.code;
-    sqlx::query(
+    exec(
+        conn,
         "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,
                             pkce_mode, auth_time, nonce, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(c.hash.as_str())
-    .bind(&code.client_id)
-    .bind(&code.user_id)
-    .bind(&code.redirect_uri)
-    .bind(code.redirect_uri_sent)
-    .bind(code.scope.to_string())
-    .bind(code.code_challenge.as_str())
-    .bind(code.pkce_mode.as_str())
-    .bind(code.auth_time)
-    .bind(&code.nonce)
-    .bind(c.created_at)
-    .bind(code.expires_at)
-    .execute(exec)
-    .await
-    .map_err(db_err)?;
+        params![
+            c.hash.as_str(),
+            code.client_id,
+            code.user_id,
+            code.redirect_uri,
+            code.redirect_uri_sent,
+            code.scope.to_string(),
+            code.code_challenge.as_str(),
+            code.pkce_mode.as_str(),
+            code.auth_time,
+            code.nonce,
+            c.created_at,
+            code.expires_at,
+        ],
+    )?;
     Ok(())
 }
 
 #[async_trait]
 impl PendingAuthorizationStore for SqliteStore {
     async fn insert_pending(&self, p: &PendingAuthorization) -> StoreResult<()> {
-        let r = &p.request;
-        sqlx::query(
-            "INSERT INTO pending_authorizations (id_hash, browser_hash, client_id, redirect_uri, redirect_uri_sent,
-                                                 scope, state, code_challenge, nonce, prompt, max_age,
-                                                 login_required, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(p.id_hash.as_str())
-        .bind(p.browser_hash.as_str())
-        .bind(&r.client_id)
-        .bind(&r.redirect_uri)
-        .bind(r.redirect_uri_sent)
-        .bind(r.scope.to_string())
-        .bind(&r.state)
-        .bind(r.code_challenge.as_str())
-        .bind(&r.nonce)
-        .bind(r.prompt.to_stored())
-        .bind(r.max_age)
-        .bind(p.login_required)
-        .bind(p.created_at)
-        .bind(p.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        let p = p.clone();
+        self.db
+            .write(move |conn| {
+                let r = &p.request;
+                exec(
+                    conn,
+                    "INSERT INTO pending_authorizations (id_hash, browser_hash, client_id, redirect_uri, redirect_uri_sent,
+                                                         scope, state, code_challenge, nonce, prompt, max_age,
+                                                         login_required, created_at, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    params![
+                        p.id_hash.as_str(),
+                        p.browser_hash.as_str(),
+                        r.client_id,
+                        r.redirect_uri,
+                        r.redirect_uri_sent,
+                        r.scope.to_string(),
+                        r.state,
+                        r.code_challenge.as_str(),
+                        r.nonce,
+                        r.prompt.to_stored(),
+                        r.max_age,
+                        p.login_required,
+                        p.created_at,
+                        p.expires_at,
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn pending(
@@ -298,15 +386,17 @@ impl PendingAuthorizationStore for SqliteStore {
         id_hash: &SecretHash,
         now: UnixTime,
     ) -> StoreResult<Option<PendingAuthorization>> {
-        let row = sqlx::query(
-            "SELECT * FROM pending_authorizations WHERE id_hash = ? AND consumed_at IS NULL AND expires_at > ?",
-        )
-        .bind(id_hash.as_str())
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        row.as_ref().map(codec::pending_from_row).transpose()
+        let id_hash = id_hash.clone();
+        self.db
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT * FROM pending_authorizations WHERE id_hash = ? AND consumed_at IS NULL AND expires_at > ?",
+                    params![id_hash.as_str(), now],
+                    |r| codec::pending_from_row(r),
+                )
+            })
+            .await
     }
 
     async fn attach_login(
@@ -314,13 +404,16 @@ impl PendingAuthorizationStore for SqliteStore {
         id_hash: &SecretHash,
         session_hash: &SecretHash,
     ) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE pending_authorizations SET login_session = ? WHERE id_hash = ? AND consumed_at IS NULL")
-            .bind(session_hash.as_str())
-            .bind(id_hash.as_str())
-            .execute(&self.pool)
+        let (id_hash, session_hash) = (id_hash.clone(), session_hash.clone());
+        self.db
+            .write(move |conn| {
+                Ok(exec(
+                    conn,
+                    "UPDATE pending_authorizations SET login_session = ? WHERE id_hash = ? AND consumed_at IS NULL",
+                    [session_hash.as_str(), id_hash.as_str()],
+                )? == 1)
+            })
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn consume_pending(
@@ -329,47 +422,49 @@ impl PendingAuthorizationStore for SqliteStore {
         now: UnixTime,
         code: Option<&NewCode>,
     ) -> StoreResult<ConsumeOutcome> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let r = sqlx::query(
-            "UPDATE pending_authorizations SET consumed_at = ?
-             WHERE id_hash = ? AND consumed_at IS NULL AND expires_at > ?",
-        )
-        .bind(now)
-        .bind(id_hash.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if r.rows_affected() == 1 {
-            if let Some(code) = code {
-                insert_code_in(&mut *tx, code).await?;
-            }
-            tx.commit().await.map_err(db_err)?;
-            return Ok(ConsumeOutcome::Consumed);
-        }
-        let consumed: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT consumed_at FROM pending_authorizations WHERE id_hash = ?")
-                .bind(id_hash.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        Ok(match consumed {
-            Some(Some(_)) => ConsumeOutcome::AlreadyConsumed,
-            _ => ConsumeOutcome::NotFound,
-        })
+        let (id_hash, code) = (id_hash.clone(), code.cloned());
+        self.db
+            .write(move |conn| {
+                let consumed = exec(
+                    conn,
+                    "UPDATE pending_authorizations SET consumed_at = ?
+                     WHERE id_hash = ? AND consumed_at IS NULL AND expires_at > ?",
+                    params![now, id_hash.as_str(), now],
+                )? == 1;
+                if consumed {
+                    if let Some(code) = &code {
+                        insert_code(conn, code)?;
+                    }
+                    return Ok(ConsumeOutcome::Consumed);
+                }
+                let earlier: Option<Option<i64>> = scalar(
+                    conn,
+                    "SELECT consumed_at FROM pending_authorizations WHERE id_hash = ?",
+                    [id_hash.as_str()],
+                )?;
+                Ok(match earlier {
+                    Some(Some(_)) => ConsumeOutcome::AlreadyConsumed,
+                    _ => ConsumeOutcome::NotFound,
+                })
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl ConsentStore for SqliteStore {
     async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Scope>> {
-        let scope: Option<String> =
-            sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
-                .bind(user_id)
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
+        let scope: Option<String> = self
+            .db
+            .read(move |conn| {
+                scalar(
+                    conn,
+                    "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
+                    [user_id, client_id],
+                )
+            })
+            .await?;
         scope.map(|s| Scope::parse(&s).map_err(corrupt)).transpose()
     }
 
@@ -380,67 +475,61 @@ impl ConsentStore for SqliteStore {
         scope: &Scope,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Write first so the transaction takes the write lock before it reads.
-        sqlx::query("INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, '', ?) ON CONFLICT DO NOTHING")
-            .bind(user_id)
-            .bind(client_id)
-            .bind(now)
-            .execute(&mut *tx)
+        let (user_id, client_id, scope) = (user_id.to_owned(), client_id.to_owned(), scope.clone());
+        self.db
+            .write(move |conn| {
+                // Writes are serialised by the writer, so read-merge-write is atomic here.
+                let old: Option<String> = scalar(
+                    conn,
+                    "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
+                    [&user_id, &client_id],
+                )?;
+                let merged = match old {
+                    Some(old) => Scope::parse(&old).map_err(corrupt)?.union(&scope),
+                    None => scope,
+                };
+                exec(
+                    conn,
+                    "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                    params![user_id, client_id, merged.to_string(), now],
+                )?;
+                Ok(())
+            })
             .await
-            .map_err(db_err)?;
-        let old: String =
-            sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
-                .bind(user_id)
-                .bind(client_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        let merged = Scope::parse(&old).map_err(corrupt)?.union(scope);
-        sqlx::query(
-            "UPDATE consents SET scope = ?, granted_at = ? WHERE user_id = ? AND client_id = ?",
-        )
-        .bind(merged.to_string())
-        .bind(now)
-        .bind(user_id)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
     }
 }
 
-async fn insert_pair(
-    tx: &mut sqlx::SqliteConnection,
+fn insert_pair(
+    conn: &Connection,
     grant_id: &str,
     now: UnixTime,
     pair: &NewPair,
 ) -> StoreResult<()> {
-    sqlx::query(
+    exec(
+        conn,
         "INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at, kid) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(pair.access_hash.as_str())
-    .bind(grant_id)
-    .bind(pair.access_scope.to_string())
-    .bind(now)
-    .bind(pair.access_expires_at)
-    .bind(&pair.access_kid)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        params![
+            pair.access_hash.as_str(),
+            grant_id,
+            pair.access_scope.to_string(),
+            now,
+            pair.access_expires_at,
+            pair.access_kid,
+        ],
+    )?;
     if let Some(refresh) = &pair.refresh {
-        sqlx::query(
+        exec(
+            conn,
             "INSERT INTO refresh_tokens (hash, grant_id, access_hash, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(refresh.hash.as_str())
-        .bind(grant_id)
-        .bind(pair.access_hash.as_str())
-        .bind(now)
-        .bind(refresh.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+            params![
+                refresh.hash.as_str(),
+                grant_id,
+                pair.access_hash.as_str(),
+                now,
+                refresh.expires_at,
+            ],
+        )?;
     }
     Ok(())
 }
@@ -448,28 +537,37 @@ async fn insert_pair(
 #[async_trait]
 impl CodeStore for SqliteStore {
     async fn insert_code(&self, code: &NewCode) -> StoreResult<()> {
-        insert_code_in(&self.pool, code).await
+        let code = code.clone();
+        self.db.write(move |conn| insert_code(conn, &code)).await
     }
 
     async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>> {
-        let row = sqlx::query("SELECT * FROM codes WHERE hash = ?")
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
+        let hash = hash.clone();
+        self.db
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT * FROM codes WHERE hash = ?",
+                    [hash.as_str()],
+                    |r| codec::stored_code_from_row(r),
+                )
+            })
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(codec::stored_code_from_row).transpose()
     }
 
     async fn record_failed_attempt(&self, hash: &SecretHash) -> StoreResult<i64> {
-        let n: Option<i64> = sqlx::query_scalar(
-            "UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE hash = ? AND redeemed_at IS NULL
-             RETURNING failed_attempts",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(n.unwrap_or(MAX_FAILED_ATTEMPTS))
+        let hash = hash.clone();
+        self.db
+            .write(move |conn| {
+                let n: Option<i64> = scalar(
+                    conn,
+                    "UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE hash = ? AND redeemed_at IS NULL
+                     RETURNING failed_attempts",
+                    [hash.as_str()],
+                )?;
+                Ok(n.unwrap_or(MAX_FAILED_ATTEMPTS))
+            })
+            .await
     }
 
     async fn redeem_code(
@@ -478,82 +576,90 @@ impl CodeStore for SqliteStore {
         now: UnixTime,
         issue: &IssueTokens,
     ) -> StoreResult<RedeemOutcome> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // The grant row must exist before the code can point at it; it is discarded with the
-        // transaction if the compare-and-set below loses.
-        let g = &issue.grant;
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&g.id)
-        .bind(&g.client_id)
-        .bind(&g.user_id)
-        .bind(g.scope.to_string())
-        .bind(g.auth_time)
-        .bind(g.created_at)
-        .bind(g.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let won = sqlx::query(
-            "UPDATE codes SET redeemed_at = ?, grant_id = ?
-             WHERE hash = ? AND redeemed_at IS NULL AND failed_attempts < ? AND expires_at > ?",
-        )
-        .bind(now)
-        .bind(&g.id)
-        .bind(hash.as_str())
-        .bind(MAX_FAILED_ATTEMPTS)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected()
-            == 1;
-        if won {
-            insert_pair(&mut tx, &g.id, now, &issue.pair).await?;
-            tx.commit().await.map_err(db_err)?;
-            return Ok(RedeemOutcome::Redeemed);
-        }
-        tx.rollback().await.map_err(db_err)?;
-        let row = sqlx::query(
-            "SELECT redeemed_at, failed_attempts, grant_id, expires_at FROM codes WHERE hash = ?",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else {
-            return Ok(RedeemOutcome::NotFound);
-        };
-        let redeemed_at: Option<i64> = row.try_get("redeemed_at").map_err(db_err)?;
-        let attempts: i64 = row.try_get("failed_attempts").map_err(db_err)?;
-        if redeemed_at.is_some() || attempts >= MAX_FAILED_ATTEMPTS {
-            Ok(RedeemOutcome::AlreadyUsed {
-                grant_id: row.try_get("grant_id").map_err(db_err)?,
+        let (hash, issue) = (hash.clone(), issue.clone());
+        self.db
+            .write(move |conn| {
+                // The writer runs one job at a time inside a write transaction, so nothing can
+                // change between this check and the update below: together they are the
+                // compare-and-set. The grant goes in first, since the code points at it.
+                let g = &issue.grant;
+                let fresh = scalar::<i64>(
+                    conn,
+                    "SELECT 1 FROM codes
+                     WHERE hash = ? AND redeemed_at IS NULL AND failed_attempts < ? AND expires_at > ?",
+                    params![hash.as_str(), MAX_FAILED_ATTEMPTS, now],
+                )?
+                .is_some();
+                if fresh {
+                    exec(
+                        conn,
+                        "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        params![
+                            g.id,
+                            g.client_id,
+                            g.user_id,
+                            g.scope.to_string(),
+                            g.auth_time,
+                            g.created_at,
+                            g.expires_at,
+                        ],
+                    )?;
+                    let updated = exec(
+                        conn,
+                        "UPDATE codes SET redeemed_at = ?, grant_id = ? WHERE hash = ? AND redeemed_at IS NULL",
+                        params![now, g.id, hash.as_str()],
+                    )?;
+                    if updated != 1 {
+                        return Err(StoreError::Corrupt("a fresh code could not be redeemed".into()));
+                    }
+                    insert_pair(conn, &g.id, now, &issue.pair)?;
+                    return Ok(RedeemOutcome::Redeemed);
+                }
+                let row = one(
+                    conn,
+                    "SELECT redeemed_at, failed_attempts, grant_id FROM codes WHERE hash = ?",
+                    [hash.as_str()],
+                    |r| {
+                        Ok((
+                            r.get::<_, Option<i64>>(0).map_err(corrupt)?,
+                            r.get::<_, i64>(1).map_err(corrupt)?,
+                            r.get::<_, Option<String>>(2).map_err(corrupt)?,
+                        ))
+                    },
+                )?;
+                Ok(match row {
+                    Some((redeemed_at, attempts, grant_id))
+                        if redeemed_at.is_some() || attempts >= MAX_FAILED_ATTEMPTS =>
+                    {
+                        RedeemOutcome::AlreadyUsed { grant_id }
+                    }
+                    _ => RedeemOutcome::NotFound,
+                })
             })
-        } else {
-            Ok(RedeemOutcome::NotFound)
-        }
+            .await
     }
 }
 
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn refresh_state(&self, hash: &SecretHash) -> StoreResult<Option<RefreshState>> {
-        let row = sqlx::query(
-            "SELECT r.grant_id, g.client_id, g.user_id, g.auth_time, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
-                    g.revoked_at IS NOT NULL AS grant_revoked, r.revoked_at IS NOT NULL AS revoked, r.used_at,
-                    r.grace_used_at IS NOT NULL AS grace_used,
-                    COALESCE((SELECT s.used_at IS NOT NULL FROM refresh_tokens s WHERE s.hash = r.successor_hash), 0)
-                        AS successor_used
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        row.as_ref().map(codec::refresh_state_from_row).transpose()
+        let hash = hash.clone();
+        self.db
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT r.grant_id, g.client_id, g.user_id, g.auth_time, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
+                            g.revoked_at IS NOT NULL AS grant_revoked, r.revoked_at IS NOT NULL AS revoked, r.used_at,
+                            r.grace_used_at IS NOT NULL AS grace_used,
+                            COALESCE((SELECT s.used_at IS NOT NULL FROM refresh_tokens s WHERE s.hash = r.successor_hash), 0)
+                                AS successor_used
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
+                    [hash.as_str()],
+                    |r| codec::refresh_state_from_row(r),
+                )
+            })
+            .await
     }
 
     async fn rotate_refresh(
@@ -562,28 +668,25 @@ impl TokenStore for SqliteStore {
         now: UnixTime,
         pair: &NewPair,
     ) -> StoreResult<CasOutcome> {
-        let successor = pair.refresh.as_ref().map(|r| r.hash.as_str());
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let grant_id: Option<String> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET used_at = ?, successor_hash = ?
-             WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND expires_at > ?)
-             RETURNING grant_id",
-        )
-        .bind(now)
-        .bind(successor)
-        .bind(hash.as_str())
-        .bind(now)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(grant_id) = grant_id else {
-            return Ok(CasOutcome::Lost);
-        };
-        insert_pair(&mut tx, &grant_id, now, pair).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(CasOutcome::Done)
+        let (hash, pair) = (hash.clone(), pair.clone());
+        self.db
+            .write(move |conn| {
+                let successor = pair.refresh.as_ref().map(|r| r.hash.as_str());
+                let grant_id: Option<String> = scalar(
+                    conn,
+                    "UPDATE refresh_tokens SET used_at = ?, successor_hash = ?
+                     WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?
+                       AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL AND g.expires_at > ?)
+                     RETURNING grant_id",
+                    params![now, successor, hash.as_str(), now, now],
+                )?;
+                let Some(grant_id) = grant_id else {
+                    return Ok(CasOutcome::Lost);
+                };
+                insert_pair(conn, &grant_id, now, &pair)?;
+                Ok(CasOutcome::Done)
+            })
+            .await
     }
 
     async fn grace_reissue(
@@ -592,63 +695,68 @@ impl TokenStore for SqliteStore {
         now: UnixTime,
         pair: &NewPair,
     ) -> StoreResult<CasOutcome> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Claim the grace first (once per token) so this transaction holds the write lock.
-        let claimed: Option<(String, Option<String>)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET grace_used_at = ?
-             WHERE hash = ? AND used_at IS NOT NULL AND grace_used_at IS NULL AND revoked_at IS NULL
-               AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND expires_at > ?)
-             RETURNING grant_id, successor_hash",
-        )
-        .bind(now)
-        .bind(hash.as_str())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some((grant_id, Some(old_successor))) = claimed else {
-            return Ok(CasOutcome::Lost);
-        };
-        let old_access: Option<String> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL
-             RETURNING access_hash",
-        )
-        .bind(now)
-        .bind(&old_successor)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(old_access) = old_access else {
-            return Ok(CasOutcome::Lost);
-        };
-        sqlx::query(
-            "UPDATE access_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(&old_access)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query("UPDATE refresh_tokens SET successor_hash = ? WHERE hash = ?")
-            .bind(pair.refresh.as_ref().map(|r| r.hash.as_str()))
-            .bind(hash.as_str())
-            .execute(&mut *tx)
+        let (hash, pair) = (hash.clone(), pair.clone());
+        self.db
+            .write(move |conn| {
+                // Jobs run one at a time inside a write transaction: these reads and the
+                // updates after them are one compare-and-set.
+                let claimable = one(
+                    conn,
+                    "SELECT grant_id, successor_hash FROM refresh_tokens
+                     WHERE hash = ? AND used_at IS NOT NULL AND grace_used_at IS NULL AND revoked_at IS NULL
+                       AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL AND g.expires_at > ?)",
+                    params![hash.as_str(), now],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0).map_err(corrupt)?,
+                            r.get::<_, Option<String>>(1).map_err(corrupt)?,
+                        ))
+                    },
+                )?;
+                let Some((grant_id, Some(old_successor))) = claimable else {
+                    return Ok(CasOutcome::Lost);
+                };
+                // The successor must still be unused: otherwise the client did get it.
+                let old_access: Option<String> = scalar(
+                    conn,
+                    "SELECT access_hash FROM refresh_tokens WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL",
+                    [&old_successor],
+                )?;
+                let Some(old_access) = old_access else {
+                    return Ok(CasOutcome::Lost);
+                };
+                exec(
+                    conn,
+                    "UPDATE refresh_tokens SET grace_used_at = ?, successor_hash = ? WHERE hash = ?",
+                    params![now, pair.refresh.as_ref().map(|r| r.hash.as_str()), hash.as_str()],
+                )?;
+                exec(
+                    conn,
+                    "UPDATE refresh_tokens SET revoked_at = ? WHERE hash = ?",
+                    params![now, old_successor],
+                )?;
+                exec(
+                    conn,
+                    "UPDATE access_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+                    params![now, old_access],
+                )?;
+                insert_pair(conn, &grant_id, now, &pair)?;
+                Ok(CasOutcome::Done)
+            })
             .await
-            .map_err(db_err)?;
-        insert_pair(&mut tx, &grant_id, now, pair).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(CasOutcome::Done)
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime, reason: &str) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(reason)
-            .bind(grant_id)
-            .execute(&self.pool)
+        let (grant_id, reason) = (grant_id.to_owned(), reason.to_owned());
+        self.db
+            .write(move |conn| {
+                Ok(exec(
+                    conn,
+                    "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+                    params![now, reason, grant_id],
+                )? == 1)
+            })
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn access_token_status(
@@ -656,17 +764,18 @@ impl TokenStore for SqliteStore {
         hash: &SecretHash,
         now: UnixTime,
     ) -> StoreResult<TokenStatus> {
-        let row: Option<(i64, bool)> = sqlx::query_as(
-            "SELECT MIN(a.expires_at, g.expires_at), a.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL
-             FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.hash = ?",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
-            codec::status(exp, revoked, now)
-        }))
+        let hash = hash.clone();
+        self.db
+            .read(move |conn| {
+                status(
+                    conn,
+                    "SELECT MIN(a.expires_at, g.expires_at), a.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL
+                     FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.hash = ?",
+                    &hash,
+                    now,
+                )
+            })
+            .await
     }
 
     async fn refresh_token_status(
@@ -674,43 +783,64 @@ impl TokenStore for SqliteStore {
         hash: &SecretHash,
         now: UnixTime,
     ) -> StoreResult<TokenStatus> {
-        let row: Option<(i64, bool)> = sqlx::query_as(
-            "SELECT MIN(r.expires_at, g.expires_at),
-                    r.revoked_at IS NOT NULL OR r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
-            codec::status(exp, revoked, now)
-        }))
+        let hash = hash.clone();
+        self.db
+            .read(move |conn| {
+                status(
+                    conn,
+                    "SELECT MIN(r.expires_at, g.expires_at),
+                            r.revoked_at IS NOT NULL OR r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
+                    &hash,
+                    now,
+                )
+            })
+            .await
     }
 
     async fn token_info(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<Option<TokenInfo>> {
-        token_info(&self.pool, hash, now).await
+        let hash = hash.clone();
+        self.db.read(move |conn| token_info(conn, &hash, now)).await
     }
 
     async fn revoke_access_token(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE access_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(hash.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        let hash = hash.clone();
+        self.db
+            .write(move |conn| {
+                Ok(exec(
+                    conn,
+                    "UPDATE access_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+                    params![now, hash.as_str()],
+                )? == 1)
+            })
+            .await
     }
 }
 
-async fn token_info(
-    pool: &SqlitePool,
+fn status(
+    conn: &Connection,
+    sql: &str,
+    hash: &SecretHash,
+    now: UnixTime,
+) -> StoreResult<TokenStatus> {
+    let row = one(conn, sql, [hash.as_str()], |r| {
+        Ok((
+            r.get::<_, i64>(0).map_err(corrupt)?,
+            r.get::<_, bool>(1).map_err(corrupt)?,
+        ))
+    })?;
+    Ok(row.map_or(TokenStatus::Unknown, |(exp, revoked)| {
+        codec::status(exp, revoked, now)
+    }))
+}
+
+fn token_info(
+    conn: &Connection,
     hash: &SecretHash,
     now: UnixTime,
 ) -> StoreResult<Option<TokenInfo>> {
-    let access = sqlx::query(
+    let access = one(
+        conn,
         "SELECT a.grant_id, g.client_id, g.user_id, u.username, a.scope, c.audience, a.issued_at,
                 MIN(a.expires_at, g.expires_at) AS expires_at,
                 a.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL OR k.retired_at IS NOT NULL AS revoked
@@ -720,15 +850,14 @@ async fn token_info(
          JOIN clients c ON c.client_id = g.client_id
          LEFT JOIN signing_keys k ON k.kid = a.kid
          WHERE a.hash = ?",
-    )
-    .bind(hash.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(db_err)?;
-    if let Some(row) = access {
-        return codec::token_info_from_row(&row, TokenKind::Access, now).map(Some);
+        [hash.as_str()],
+        |r| codec::token_info_from_row(r, TokenKind::Access, now),
+    )?;
+    if access.is_some() {
+        return Ok(access);
     }
-    let refresh = sqlx::query(
+    one(
+        conn,
         "SELECT r.grant_id, g.client_id, g.user_id, u.username, g.scope, c.audience, r.issued_at,
                 MIN(r.expires_at, g.expires_at) AS expires_at,
                 r.revoked_at IS NOT NULL OR r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL AS revoked
@@ -737,52 +866,42 @@ async fn token_info(
          JOIN users u ON u.id = g.user_id
          JOIN clients c ON c.client_id = g.client_id
          WHERE r.hash = ?",
+        [hash.as_str()],
+        |r| codec::token_info_from_row(r, TokenKind::Refresh, now),
     )
-    .bind(hash.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(db_err)?;
-    refresh
-        .map(|row| codec::token_info_from_row(&row, TokenKind::Refresh, now))
-        .transpose()
 }
 
-async fn insert_key<'e, E>(exec: E, k: &StoredKey) -> Result<(), sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
-    sqlx::query("INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.private_key)
-        .bind(&k.public_jwk)
-        .bind(k.created_at)
-        .execute(exec)
-        .await
-        .map(|_| ())
+fn insert_key(conn: &Connection, k: &StoredKey) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)",
+    )?
+    .execute(params![k.kid, k.alg, k.private_key, k.public_jwk, k.created_at])
 }
 
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
-            .fetch_all(&self.pool)
+        self.db
+            .read(|conn| {
+                all(
+                    conn,
+                    "SELECT * FROM signing_keys ORDER BY created_at DESC, kid",
+                    |r| codec::key_from_row(r),
+                )
+            })
             .await
-            .map_err(db_err)?;
-        rows.iter().map(codec::key_from_row).collect()
     }
 
     async fn insert_active_key(&self, key: &StoredKey) -> StoreResult<bool> {
-        match insert_key(&self.pool, key).await {
-            Ok(()) => Ok(true),
-            Err(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(db_err(e)),
-        }
+        let key = key.clone();
+        self.db
+            .write(move |conn| match insert_key(conn, &key) {
+                Ok(_) => Ok(true),
+                // Another instance made the active key of this algorithm first.
+                Err(e) if is_unique_violation(&e) => Ok(false),
+                Err(e) => Err(unavailable(e)),
+            })
+            .await
     }
 
     async fn rotate_key(
@@ -791,116 +910,113 @@ impl KeyStore for SqliteStore {
         now: UnixTime,
         publish_until: UnixTime,
     ) -> StoreResult<Option<String>> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let previous: Option<String> = sqlx::query_scalar(
-            "UPDATE signing_keys SET rotated_at = ?, publish_until = ?
-             WHERE alg = ? AND rotated_at IS NULL AND retired_at IS NULL RETURNING kid",
-        )
-        .bind(now)
-        .bind(publish_until)
-        .bind(&key.alg)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        insert_key(&mut *tx, key).await.map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(previous)
+        let key = key.clone();
+        self.db
+            .write(move |conn| {
+                let previous: Option<String> = scalar(
+                    conn,
+                    "UPDATE signing_keys SET rotated_at = ?, publish_until = ?
+                     WHERE alg = ? AND rotated_at IS NULL AND retired_at IS NULL RETURNING kid",
+                    params![now, publish_until, key.alg],
+                )?;
+                insert_key(conn, &key).map_err(unavailable)?;
+                Ok(previous)
+            })
+            .await
     }
 
     async fn replace_private_key(&self, kid: &str, private_key: &str) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE signing_keys SET private_key = ? WHERE kid = ?")
-            .bind(private_key)
-            .bind(kid)
-            .execute(&self.pool)
+        let (kid, private_key) = (kid.to_owned(), private_key.to_owned());
+        self.db
+            .write(move |conn| {
+                Ok(exec(
+                    conn,
+                    "UPDATE signing_keys SET private_key = ? WHERE kid = ?",
+                    [private_key, kid],
+                )? == 1)
+            })
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn retire_key(&self, kid: &str, now: UnixTime) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL",
-        )
-        .bind(now)
-        .bind(kid)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        let kid = kid.to_owned();
+        self.db
+            .write(move |conn| {
+                Ok(exec(
+                    conn,
+                    "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL",
+                    params![now, kid],
+                )? == 1)
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl OpsStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        self.db
+            .read(|conn| scalar::<i64>(conn, "SELECT 1", []).map(|_| ()))
             .await
-            .map_err(db_err)?;
-        Ok(())
     }
 
     async fn schema_version(&self) -> StoreResult<(i64, i64)> {
-        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let applied: Option<Option<i64>> = self
+            .db
+            .read(|conn| scalar(conn, "SELECT MAX(version) FROM schema_migrations", []))
+            .await?;
         let known = migrate::MIGRATIONS
             .iter()
             .map(|(v, _)| *v)
             .max()
             .unwrap_or(0);
-        Ok((applied.unwrap_or(0), known))
+        Ok((applied.flatten().unwrap_or(0), known))
     }
 
     fn pool_state(&self) -> (u32, u32) {
-        (self.pool.size(), self.pool.num_idle() as u32)
+        self.db.pool_state()
     }
 
     async fn purge(&self, what: Purge, now: UnixTime, batch: i64) -> StoreResult<u64> {
         // Each statement deletes one bounded batch, chosen by primary key.
-        let (sql, cutoff) = match what {
-            Purge::Sessions => (
-                "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at <= ? LIMIT ?)",
-                now,
-            ),
-            Purge::PendingAuthorizations => (
-                "DELETE FROM pending_authorizations WHERE id_hash IN
-                 (SELECT id_hash FROM pending_authorizations WHERE expires_at <= ? LIMIT ?)",
-                now,
-            ),
-            Purge::Codes => (
-                "DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at <= ? LIMIT ?)",
-                now - CODE_RETENTION,
-            ),
-            Purge::AccessTokens => (
-                "DELETE FROM access_tokens WHERE hash IN (SELECT hash FROM access_tokens WHERE expires_at <= ? LIMIT ?)",
-                now,
-            ),
-            Purge::RefreshTokens => (
-                "DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)",
-                now,
-            ),
-            Purge::Grants => {
-                let r = sqlx::query(
-                    "DELETE FROM grants WHERE id IN
-                     (SELECT id FROM grants WHERE expires_at <= ? OR revoked_at <= ? LIMIT ?)",
-                )
-                .bind(now)
-                .bind(now - REVOKED_GRANT_RETENTION)
-                .bind(batch)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                return Ok(r.rows_affected());
-            }
-        };
-        let r = sqlx::query(sql)
-            .bind(cutoff)
-            .bind(batch)
-            .execute(&self.pool)
+        self.db
+            .write(move |conn| {
+                let n = match what {
+                    Purge::Sessions => exec(
+                        conn,
+                        "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at <= ? LIMIT ?)",
+                        [now, batch],
+                    )?,
+                    Purge::PendingAuthorizations => exec(
+                        conn,
+                        "DELETE FROM pending_authorizations WHERE id_hash IN
+                         (SELECT id_hash FROM pending_authorizations WHERE expires_at <= ? LIMIT ?)",
+                        [now, batch],
+                    )?,
+                    Purge::Codes => exec(
+                        conn,
+                        "DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at <= ? LIMIT ?)",
+                        [now - CODE_RETENTION, batch],
+                    )?,
+                    Purge::AccessTokens => exec(
+                        conn,
+                        "DELETE FROM access_tokens WHERE hash IN (SELECT hash FROM access_tokens WHERE expires_at <= ? LIMIT ?)",
+                        [now, batch],
+                    )?,
+                    Purge::RefreshTokens => exec(
+                        conn,
+                        "DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)",
+                        [now, batch],
+                    )?,
+                    Purge::Grants => exec(
+                        conn,
+                        "DELETE FROM grants WHERE id IN
+                         (SELECT id FROM grants WHERE expires_at <= ? OR revoked_at <= ? LIMIT ?)",
+                        [now, now - REVOKED_GRANT_RETENTION, batch],
+                    )?,
+                };
+                Ok(n as u64)
+            })
             .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected())
     }
 }
