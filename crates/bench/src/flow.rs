@@ -517,7 +517,7 @@ fn snippet(body: &str) -> String {
     t
 }
 
-fn random_b64(n: usize) -> String {
+pub(crate) fn random_b64(n: usize) -> String {
     let mut b = vec![0u8; n];
     rand::rng().fill_bytes(&mut b);
     URL_SAFE_NO_PAD.encode(b)

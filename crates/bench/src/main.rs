@@ -5,9 +5,13 @@
 //! back: authorize (following redirects, filling the login form, approving the consent form),
 //! code exchange with PKCE S256, refresh, and introspection with resource-server credentials.
 //! All users share one HTTP connection pool. See BENCHMARKS.md for the exact commands.
+//!
+//! `oauthd-bench seed ...` instead fills an oauthd database with live grants and tokens before
+//! a run (see `seed.rs`).
 mod flow;
 mod html;
 mod procfs;
+mod seed;
 mod stats;
 
 use std::path::PathBuf;
@@ -28,6 +32,7 @@ use stats::{STEPS, Stats, Summary};
     name = "oauthd-bench",
     version,
     about = "Full native-app OAuth 2.0 flow load tool: authorize (real login and consent forms), PKCE code exchange, refresh, introspection",
+    after_help = "To fill an oauthd database with live grants and tokens first: oauthd-bench seed --help",
     args_override_self = true
 )]
 struct Args {
@@ -192,6 +197,9 @@ struct RunReport {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "seed") {
+        return seed::main();
+    }
     let argv = match argv_with_config() {
         Ok(a) => a,
         Err(e) => {
