@@ -1,19 +1,21 @@
 //! Argon2id for passwords and client secrets, run off the async workers.
 //!
 //! Each verification takes ~19 MiB and tens of milliseconds, so at most one per core runs at
-//! a time (others wait): a burst of logins cannot exhaust memory. Successful client-secret
+//! a time (others wait): a burst of logins cannot exhaust memory. The 19 MiB working areas are
+//! kept and reused (one per core) rather than allocated per check: the allocator would keep
+//! each freed area in a different thread's arena, and the server's memory would grow with
+//! every blocking thread that ever verified a password. Successful client-secret
 //! checks are remembered for a while, so an API that introspects on every request does not
 //! pay Argon2 each time; the entry is keyed by a digest of the stored hash and the presented
 //! secret, so a rotated secret misses at once on every instance.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 
 use oauthd_core::secret::Secret;
@@ -23,6 +25,8 @@ pub struct Passwords {
     dummy_hash: String,
     /// One Argon2 computation per core at a time.
     slots: Semaphore,
+    /// Argon2 working memory, one area per slot, reused.
+    areas: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Digests of (stored hash, presented client secret) that verified, until when.
     verified_secrets: Mutex<HashMap<[u8; 32], Instant>>,
 }
@@ -37,6 +41,7 @@ impl Default for Passwords {
         Passwords {
             dummy_hash: hash(&Secret::from_presented("oauthd-dummy-password")),
             slots: Semaphore::new(cores),
+            areas: Arc::new(Mutex::new(Vec::new())),
             verified_secrets: Mutex::new(HashMap::new()),
         }
     }
@@ -59,14 +64,41 @@ pub fn hash(secret: &Secret) -> String {
         .unwrap_or_default()
 }
 
-fn verify_sync(secret: &Secret, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(secret.expose().as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// Verify `secret` against a PHC string, computing in `area` (grown when the stored
+/// parameters need more). What `PasswordVerifier` does, without allocating the area.
+fn verify_sync(secret: &Secret, phc: &str, area: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    if area.len() < params.block_count() {
+        area.resize(params.block_count(), Block::default());
+    }
+    let mut computed = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            secret.expose().as_bytes(),
+            salt,
+            &mut computed,
+            &mut area[..],
+        )
+        .is_ok()
+        && bool::from(computed.ct_eq(expected.as_bytes()))
 }
 
 impl Passwords {
@@ -77,9 +109,19 @@ impl Passwords {
         let Ok(_slot) = self.slots.acquire().await else {
             return false;
         };
-        let ok = tokio::task::spawn_blocking(move || verify_sync(&secret, &phc))
-            .await
-            .unwrap_or(false);
+        let areas = self.areas.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            let mut area = areas
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default();
+            let ok = verify_sync(&secret, &phc, &mut area);
+            areas.lock().unwrap_or_else(|e| e.into_inner()).push(area);
+            ok
+        })
+        .await
+        .unwrap_or(false);
         ok && known
     }
 
@@ -180,5 +222,55 @@ mod tests {
             !p.verify(Secret::from_presented("x"), Some("not a phc".into()))
                 .await
         );
+        // The working areas are reused: never more than one per slot.
+        assert!(
+            p.areas.lock().unwrap().len() <= std::thread::available_parallelism().unwrap().get()
+        );
+    }
+
+    #[test]
+    fn reused_area_verifies_hashes_with_other_parameters() {
+        // A stored hash made with other parameters (and the argon2 crate's own verifier
+        // agreeing) still verifies, in an area first sized for the defaults.
+        let mut area = Vec::new();
+        let default_hash = hash(&Secret::from_presented("pw"));
+        assert!(verify_sync(
+            &Secret::from_presented("pw"),
+            &default_hash,
+            &mut area
+        ));
+        let params = Params::new(32 * 1024, 3, 1, Some(16)).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        let bigger = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_sync(
+            &Secret::from_presented("pw"),
+            &bigger,
+            &mut area
+        ));
+        assert!(!verify_sync(
+            &Secret::from_presented("pW"),
+            &bigger,
+            &mut area
+        ));
+        assert_eq!(area.len(), 32 * 1024);
+        // Argon2i and a truncated hash are handled, not mistaken for a match.
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_sync(
+            &Secret::from_presented("pw"),
+            &argon2i,
+            &mut area
+        ));
+        let cut = &default_hash[..default_hash.len() - 4];
+        assert!(!verify_sync(&Secret::from_presented("pw"), cut, &mut area));
     }
 }
