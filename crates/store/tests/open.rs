@@ -13,7 +13,44 @@ async fn sqlite_urls_open_sqlite() {
         .unwrap()
         .unwrap();
     store.ping().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap().0, 1);
+    let (applied, known) = store.schema_version().await.unwrap();
+    assert_eq!((applied, known), (2, 2));
+}
+
+/// A database made by the first release (schema 1) gains migration 2 when opened, data kept.
+#[tokio::test]
+async fn a_version_1_sqlite_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 0);",
+        )
+        .unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'alice', 'x', 0)",
+        )
+        .unwrap();
+    }
+    let store = oauthd_store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), (2, 2));
+    assert!(store.user_by_username("alice").await.unwrap().is_some());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let has_index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'codes_grant'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(has_index, 1);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use axum::response::Response;
 use oauthd_core::client::{Client, GrantType};
 use oauthd_core::code;
 use oauthd_core::error::{ErrorCode, OAuthError};
-use oauthd_core::secret::{Secret, random_id};
+use oauthd_core::secret::{Secret, time_ordered_id};
 use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome};
 
 use crate::http::client_request::Failure;
@@ -69,7 +69,7 @@ pub(super) async fn exchange(
     }
     let c = &stored.code;
     let grant = NewGrant {
-        id: random_id(),
+        id: time_ordered_id(now),
         client_id: client.client_id.clone(),
         user_id: c.user_id.clone(),
         scope: c.scope.clone(),
