@@ -9,6 +9,7 @@
 #        PEER_DIR     the node-oidc-provider peer (default ../shared/peer-bench)
 #        SEED_TOKENS  live grants + token pairs to insert before the run (store-size scaling)
 #        KEEP_DB=1    reuse the database from the previous run of the same target (no reseed)
+#        WORK         where the SQLite file, logs and secrets go (default target/bench-work)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${1:?usage: run.sh sqlite|postgres|peer LABEL [bench options]}
@@ -16,7 +17,7 @@ LABEL=${2:?usage: run.sh sqlite|postgres|peer LABEL [bench options]}
 shift 2
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 OUT=${OUT:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-results}
-WORK=${CARGO_TARGET_DIR:-$ROOT/target}/bench-work
+WORK=${WORK:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-work}
 PEER_DIR=${PEER_DIR:-$ROOT/../shared/peer-bench}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 mkdir -p "$OUT" "$WORK"
