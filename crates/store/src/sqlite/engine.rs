@@ -26,6 +26,10 @@ use crate::{StoreError, StoreResult};
 const MAX_BATCH: usize = 512;
 /// A transaction waits this long for another process (the CLI) holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes per database page for a new file.
+const PAGE_SIZE: i64 = 2048;
+/// WAL pages between automatic checkpoints.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8000;
 /// Prepared statements kept per connection: every statement the store uses, with room.
 const STATEMENT_CACHE: usize = 96;
 
@@ -75,10 +79,16 @@ fn open(location: &Location, writer: bool) -> rusqlite::Result<Connection> {
     if writer {
         // WAL: readers and the writer do not block each other. FULL: a commit is on disk
         // (the WAL fsynced) before it returns, so a token we answer with survives power loss.
+        // Small pages: most inserts land on a random leaf (keys are token hashes), and each
+        // commit writes every page it dirtied to the WAL, so a 2 KiB page halves the bytes
+        // written per token (only takes effect when the file is created).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
+        // Copy the WAL back into the database file every ~16 MiB rather than every 1000
+        // pages: hot pages (the ends of the B-trees) are copied once per checkpoint.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     }
     Ok(conn)
 }
