@@ -14,7 +14,7 @@ use clap::Parser;
 use oauthd_core::code::{DEFAULT_CODE_LIFETIME, IssuedCode};
 use oauthd_core::pkce::{self, CodeChallenge, PkceMode};
 use oauthd_core::scope::Scope;
-use oauthd_core::secret::{Secret, SecretKind, random_id};
+use oauthd_core::secret::{Secret, SecretKind, time_ordered_id};
 use oauthd_store::{
     IssueTokens, NewCode, NewGrant, NewPair, NewRefresh, RedeemOutcome, Store, StoreError,
 };
@@ -172,7 +172,7 @@ async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
     store.insert_code(&code).await.map_err(|e| describe(&e))?;
 
     let grant = NewGrant {
-        id: random_id(),
+        id: time_ordered_id(now),
         client_id: t.client_id.clone(),
         user_id: t.user_id.clone(),
         scope: t.scope.clone(),
