@@ -8,13 +8,17 @@
 //! rolled back), and under load one fsync carries many requests instead of one each. Jobs run
 //! one after another, so every compare-and-set sees the jobs before it.
 //!
+//! Checkpoints (copying the WAL back into the database file, and its fsync) run on a thread
+//! of their own a few times a second, so the writer never stops to copy megabytes while
+//! requests wait on it.
+//!
 //! Reads are indexed point lookups served from SQLite's page cache in microseconds; they run
 //! on the calling thread with a pooled read connection (WAL readers never wait for the
 //! writer), which costs less than a hop to another thread would.
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -28,8 +32,10 @@ const MAX_BATCH: usize = 512;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes per database page for a new file.
 const PAGE_SIZE: i64 = 2048;
-/// WAL pages between automatic checkpoints.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 8000;
+/// WAL pages after which the writer checkpoints by itself (≈ 200 MiB).
+const WAL_BACKSTOP_PAGES: i64 = 100_000;
+/// How often the checkpoint thread copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Prepared statements kept per connection: every statement the store uses, with room.
 const STATEMENT_CACHE: usize = 96;
 
@@ -86,9 +92,9 @@ fn open(location: &Location, writer: bool) -> rusqlite::Result<Connection> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Copy the WAL back into the database file every ~16 MiB rather than every 1000
-        // pages: hot pages (the ends of the B-trees) are copied once per checkpoint.
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        // The checkpoint thread keeps the WAL short; this is only a backstop should it fall
+        // behind (a checkpoint here would stall every write waiting on this thread).
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
     }
     Ok(conn)
 }
@@ -139,6 +145,8 @@ where
 pub(crate) struct Db {
     location: Location,
     jobs: mpsc::Sender<Box<dyn Job>>,
+    /// Dropped with the store, which stops the checkpoint thread.
+    _stop_checkpoints: Option<mpsc::Sender<()>>,
     /// Idle read connections; empty for an in-memory database (reads go to the writer).
     readers: Mutex<Vec<Connection>>,
     open_readers: AtomicU32,
@@ -158,14 +166,28 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Unavailable(Box::new(e)))??;
+        let commits = Arc::new(AtomicU64::new(0));
+        let stop_checkpoints = match &location {
+            Location::File(path) => {
+                let (stop, stopped) = mpsc::channel();
+                let (path, commits) = (path.clone(), commits.clone());
+                std::thread::Builder::new()
+                    .name("oauthd-sqlite-checkpoint".into())
+                    .spawn(move || checkpoint_loop(&path, &commits, &stopped))
+                    .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+                Some(stop)
+            }
+            Location::Memory => None,
+        };
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("oauthd-sqlite-writer".into())
-            .spawn(move || write_loop(conn, queue))
+            .spawn(move || write_loop(conn, queue, &commits))
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Db {
             location,
             jobs,
+            _stop_checkpoints: stop_checkpoints,
             readers: Mutex::new(Vec::new()),
             open_readers: AtomicU32::new(0),
         })
@@ -224,7 +246,31 @@ impl Db {
     }
 }
 
-fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
+/// Copy committed WAL frames into the database file whenever there were commits since the
+/// last pass (PASSIVE: never waits for, nor blocks, the writer or readers).
+fn checkpoint_loop(path: &std::path::Path, commits: &AtomicU64, stop: &mpsc::Receiver<()>) {
+    let mut conn = None;
+    let mut seen = 0;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let now = commits.load(Ordering::Relaxed);
+        if now == seen {
+            continue;
+        }
+        if conn.is_none() {
+            conn = Connection::open(path)
+                .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c))
+                .map_err(|e| tracing::warn!(error = %e, "SQLite checkpoint connection failed"))
+                .ok();
+        }
+        let Some(c) = &conn else { continue };
+        match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => seen = now,
+            Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed; retrying"),
+        }
+    }
+}
+
+fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     // Ends when every sender (the store) is gone.
     while let Ok(first) = queue.recv() {
@@ -236,6 +282,9 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         let commit = run_batch(&conn, &mut batch);
+        if commit.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
         if commit.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -358,6 +407,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    /// The checkpoint thread copies commits into the database file by itself: after a pause
+    /// the data is in the main file and the WAL holds nothing left to copy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpoint_thread_copies_the_wal_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let db = Db::start(Location::File(path.clone()), setup)
+            .await
+            .unwrap();
+        for k in ["a", "b", "c"] {
+            db.write(insert(k)).await.unwrap();
+        }
+        // Look at the main file alone, through a copy without its WAL: checkpointing here
+        // ourselves would prove nothing.
+        let copy = dir.path().join("copy.db");
+        let rows_in_main_file = || {
+            std::fs::copy(&path, &copy).unwrap();
+            Connection::open(&copy)
+                .and_then(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)))
+                .unwrap_or(0)
+        };
+        let mut rows = 0;
+        for _ in 0..40 {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            rows = rows_in_main_file();
+            if rows == 3 {
+                break;
+            }
+        }
+        assert_eq!(
+            rows, 3,
+            "the checkpoint thread copied the commits into the main file"
+        );
+        drop(db);
     }
 
     #[tokio::test]

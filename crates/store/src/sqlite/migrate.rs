@@ -7,7 +7,10 @@ use crate::StoreResult;
 
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_initial.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_cascade_indexes.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_cascade_indexes.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
