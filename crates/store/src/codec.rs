@@ -80,47 +80,32 @@ pub(crate) trait Columns {
     }
 }
 
+/// `Columns` for a backend's row type, given its typed getter and how its errors map.
 macro_rules! columns_for {
-    ($row:ty) => {
+    ($row:ty, $get:ident, $err:path) => {
         impl Columns for $row {
             fn text(&self, col: &str) -> StoreResult<String> {
-                self.try_get(col).map_err(db_err)
+                self.$get(col).map_err($err)
             }
             fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-                self.try_get(col).map_err(db_err)
+                self.$get(col).map_err($err)
             }
             fn int(&self, col: &str) -> StoreResult<i64> {
-                self.try_get(col).map_err(db_err)
+                self.$get(col).map_err($err)
             }
             fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
-                self.try_get(col).map_err(db_err)
+                self.$get(col).map_err($err)
             }
             fn flag(&self, col: &str) -> StoreResult<bool> {
-                self.try_get(col).map_err(db_err)
+                self.$get(col).map_err($err)
             }
         }
     };
 }
 
-columns_for!(sqlx::postgres::PgRow);
-
-impl Columns for rusqlite::Row<'_> {
-    fn text(&self, col: &str) -> StoreResult<String> {
-        self.get(col).map_err(corrupt)
-    }
-    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.get(col).map_err(corrupt)
-    }
-    fn int(&self, col: &str) -> StoreResult<i64> {
-        self.get(col).map_err(corrupt)
-    }
-    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.get(col).map_err(corrupt)
-    }
-    fn flag(&self, col: &str) -> StoreResult<bool> {
-        self.get(col).map_err(corrupt)
-    }
-}
+columns_for!(sqlx::postgres::PgRow, try_get, db_err);
+// A column rusqlite cannot convert is bad data, not an unreachable database.
+columns_for!(rusqlite::Row<'_>, get, corrupt);
 
 pub(crate) fn client_from_row(row: &impl Columns) -> StoreResult<Client> {
     let kind = row.text("kind")?;
