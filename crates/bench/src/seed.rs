@@ -150,7 +150,9 @@ async fn run(a: SeedArgs) -> Result<(), Failure> {
 /// its first access and refresh token.
 async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
     let now = unix_now();
-    let code_hash = Secret::generate(SecretKind::AuthorizationCode).hash();
+    // Stamped with the issue time, as the server stamps what it issues.
+    let millis = unix_millis();
+    let code_hash = Secret::generate_at(SecretKind::AuthorizationCode, millis).hash();
     let challenge = CodeChallenge::parse(&pkce::s256_challenge(&random_b64(32)))
         .expect("an S256 challenge is well formed");
     let code = NewCode {
@@ -181,12 +183,12 @@ async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
         expires_at: now + GRANT_LIFETIME,
     };
     let pair = NewPair {
-        access_hash: Secret::generate(SecretKind::AccessToken).hash(),
+        access_hash: Secret::generate_at(SecretKind::AccessToken, millis).hash(),
         access_scope: t.scope.clone(),
         access_expires_at: now + ACCESS_LIFETIME,
         access_kid: None,
         refresh: Some(NewRefresh {
-            hash: Secret::generate(SecretKind::RefreshToken).hash(),
+            hash: Secret::generate_at(SecretKind::RefreshToken, millis).hash(),
             expires_at: (now + REFRESH_LIFETIME).min(grant.expires_at),
         }),
     };
@@ -239,4 +241,11 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("the clock is after 1970")
         .as_secs() as i64
+}
+
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as i64
 }

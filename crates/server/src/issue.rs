@@ -63,7 +63,7 @@ pub async fn mint(
     let issuer = &state.policy.issuer;
     let expires_at = now + client.access_token_ttl;
     let (access_token, access_kid) = match client.access_token_format {
-        AccessTokenFormat::Opaque => (Secret::generate(SecretKind::AccessToken), None),
+        AccessTokenFormat::Opaque => (state.new_secret(SecretKind::AccessToken), None),
         AccessTokenFormat::Jwt => {
             let key = state.keys.signing_key(client.access_token_alg).await?;
             let mut claims = serde_json::json!({
@@ -108,7 +108,7 @@ pub async fn mint(
     };
     let refresh_token = client
         .allows(GrantType::RefreshToken)
-        .then(|| Secret::generate(SecretKind::RefreshToken));
+        .then(|| state.new_secret(SecretKind::RefreshToken));
     let pair = NewPair {
         access_hash: access_token.hash(),
         access_scope: scope.clone(),

@@ -1,6 +1,7 @@
 //! What every handler shares.
 use std::sync::Arc;
 
+use oauthd_core::secret::{Secret, SecretKind};
 use oauthd_store::Store;
 
 use crate::clock::Clock;
@@ -37,5 +38,11 @@ pub struct AppState {
 impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// A token, code or id that is stored by hash: stamped with the issue time so that what
+    /// is issued together is stored together ([`Secret::generate_at`]).
+    pub fn new_secret(&self, kind: SecretKind) -> Secret {
+        Secret::generate_at(kind, self.clock.now_millis())
     }
 }

@@ -76,7 +76,7 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
         let e = OAuthError::new(ErrorCode::LoginRequired, "The user is not signed in.");
         return redirect_error(&state, &request.redirect_uri, &e, request.state.as_deref());
     }
-    let pending_id = Secret::generate(SecretKind::PendingAuthorization);
+    let pending_id = state.new_secret(SecretKind::PendingAuthorization);
     let pending = PendingAuthorization {
         id_hash: pending_id.hash(),
         browser_hash: browser.secret.hash(),
@@ -157,7 +157,7 @@ pub fn new_code(
     session: &Session,
     request: &ValidAuthorize,
 ) -> (Secret, NewCode) {
-    let secret = Secret::generate(SecretKind::AuthorizationCode);
+    let secret = state.new_secret(SecretKind::AuthorizationCode);
     let now = state.now();
     let code = NewCode {
         hash: secret.hash(),

@@ -154,7 +154,7 @@ pub async fn submit(
     if let Ok(Some((old, _))) = current_session(&state, &headers).await {
         let _ = state.store.delete_session(&old.hash()).await;
     }
-    let session = Secret::generate(SecretKind::Session);
+    let session = state.new_secret(SecretKind::Session);
     let new = NewSession {
         id_hash: session.hash(),
         user_id: user.id,
