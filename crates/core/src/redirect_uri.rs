@@ -24,6 +24,10 @@ pub enum RedirectUriError {
     UserInfo(String),
     #[error("redirect URI {0:?} has whitespace or control characters")]
     BadCharacters(String),
+    #[error(
+        "redirect URI {0:?} names port 0, which nothing can listen on; give a port from 1 to 65535 or none"
+    )]
+    PortZero(String),
 }
 
 /// Something an operator should know about a registration that is still allowed.
@@ -71,6 +75,11 @@ impl RedirectUri {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(RedirectUriError::UserInfo(value.to_owned()));
+        }
+        // A browser cannot be sent to port 0, and a loopback registration with it would match
+        // no other port either (found by fuzzing).
+        if url.port() == Some(0) {
+            return Err(RedirectUriError::PortZero(value.to_owned()));
         }
         let mut warnings = Vec::new();
         match scheme {
@@ -170,6 +179,23 @@ mod tests {
 
     fn reg(u: &str) -> RedirectUri {
         RedirectUri::register(u).unwrap().0
+    }
+
+    #[test]
+    fn port_zero_is_refused_at_registration() {
+        for u in [
+            "http://[::1]:0/cb?x=1",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:00/cb",
+            "https://app.example:0/cb",
+        ] {
+            assert!(
+                matches!(RedirectUri::register(u), Err(RedirectUriError::PortZero(_))),
+                "{u}"
+            );
+        }
+        // The fuzzer's case: had it been registered, its port-less variant would not match.
+        assert!(reg("http://[::1]:8000/cb?x=1").matches("http://[::1]/cb?x=1"));
     }
 
     #[test]
