@@ -446,7 +446,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn nothing_is_answered_before_commit_and_committed_data_is_on_disk() {
+    async fn an_answered_write_is_committed_and_seen_by_another_connection() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
         let db = Db::start(Location::File(path.clone()), setup)
