@@ -579,18 +579,16 @@ impl CodeStore for SqliteStore {
         let (hash, issue) = (hash.clone(), issue.clone());
         self.db
             .write(move |conn| {
-                // The writer runs one job at a time inside a write transaction, so nothing can
-                // change between this check and the update below: together they are the
-                // compare-and-set. The grant goes in first, since the code points at it.
+                // The compare-and-set (RFC 6749 §4.1.2: a code is used once). Only the
+                // winner goes on to store the grant, which the code then points at.
                 let g = &issue.grant;
-                let fresh = scalar::<i64>(
+                let won = exec(
                     conn,
-                    "SELECT 1 FROM codes
+                    "UPDATE codes SET redeemed_at = ?
                      WHERE hash = ? AND redeemed_at IS NULL AND failed_attempts < ? AND expires_at > ?",
-                    params![hash.as_str(), MAX_FAILED_ATTEMPTS, now],
-                )?
-                .is_some();
-                if fresh {
+                    params![now, hash.as_str(), MAX_FAILED_ATTEMPTS, now],
+                )? == 1;
+                if won {
                     exec(
                         conn,
                         "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
@@ -605,14 +603,11 @@ impl CodeStore for SqliteStore {
                             g.expires_at,
                         ],
                     )?;
-                    let updated = exec(
+                    exec(
                         conn,
-                        "UPDATE codes SET redeemed_at = ?, grant_id = ? WHERE hash = ? AND redeemed_at IS NULL",
-                        params![now, g.id, hash.as_str()],
+                        "UPDATE codes SET grant_id = ? WHERE hash = ?",
+                        params![g.id, hash.as_str()],
                     )?;
-                    if updated != 1 {
-                        return Err(StoreError::Corrupt("a fresh code could not be redeemed".into()));
-                    }
                     insert_pair(conn, &g.id, now, &issue.pair)?;
                     return Ok(RedeemOutcome::Redeemed);
                 }
