@@ -32,8 +32,12 @@ pub(super) async fn refresh(
     }
     let hash = token.hash();
     let now = state.now();
-    // Two rounds at most: a rotation lost to a concurrent one is decided again as a reuse.
-    for _ in 0..2 {
+    // Three rounds at most. A compare-and-set lost to a concurrent request is decided again
+    // on the state that request left (its write is committed before we hear we lost): a lost
+    // rotation becomes the once-only grace or a reuse, a lost grace becomes a reuse, which
+    // revokes the grant (RFC 9700 §4.14.2). With two rounds, concurrent duplicates that all
+    // lost the grace left the grace's tokens live.
+    for _ in 0..3 {
         let Some(current) = state.store.refresh_state(&hash).await? else {
             return Err(invalid_grant("The refresh token is invalid."));
         };
