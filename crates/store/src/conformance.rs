@@ -202,6 +202,37 @@ pub async fn clients_round_trip(store: DynStore) {
     assert_eq!(store.client("54321").await.unwrap(), None);
 }
 
+/// Two stores on one database, as two processes would have (a server and the admin CLI, or two
+/// instances): a client changed, deleted or re-created through `elsewhere` is seen by the next
+/// lookup through `here`, which had already read it. Each backend's tests call this with two
+/// stores it opened on the same database.
+pub async fn client_changes_elsewhere_are_seen(here: DynStore, elsewhere: DynStore) {
+    let mut c = sample_client("c1");
+    c.kind = ClientKind::Confidential;
+    c.secret_hash = Some("$argon2id$first".into());
+    here.insert_client(&c).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(here.client("c1").await.unwrap(), Some(c.clone()));
+    }
+    assert!(
+        elsewhere
+            .set_client_secret("c1", "$argon2id$second")
+            .await
+            .unwrap()
+    );
+    let seen = here.client("c1").await.unwrap().unwrap();
+    assert_eq!(seen.secret_hash.as_deref(), Some("$argon2id$second"));
+    assert!(elsewhere.delete_client("c1").await.unwrap());
+    assert_eq!(here.client("c1").await.unwrap(), None);
+    let mut again = sample_client("c1");
+    again.name = "Re-created".into();
+    elsewhere.insert_client(&again).await.unwrap();
+    assert_eq!(here.client("c1").await.unwrap(), Some(again));
+    // A change to another client also counts: nothing stale is served for this one.
+    elsewhere.insert_client(&sample_client("c2")).await.unwrap();
+    assert_eq!(here.client("c1").await.unwrap().unwrap().name, "Re-created");
+}
+
 pub async fn duplicate_ids_conflict(store: DynStore) {
     let (client, user) = fixture(&store).await;
     assert!(matches!(

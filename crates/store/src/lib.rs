@@ -7,6 +7,7 @@
 //! Time is always passed in by the caller.
 #![forbid(unsafe_code)]
 
+mod client_cache;
 mod codec;
 pub mod conformance;
 mod model;

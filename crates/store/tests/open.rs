@@ -14,10 +14,11 @@ async fn sqlite_urls_open_sqlite() {
         .unwrap();
     store.ping().await.unwrap();
     let (applied, known) = store.schema_version().await.unwrap();
-    assert_eq!((applied, known), (2, 2));
+    assert_eq!((applied, known), (3, 3));
 }
 
-/// A database made by the first release (schema 1) gains migration 2 when opened, data kept.
+/// A database made by the first release (schema 1) gains the later migrations when opened,
+/// data kept.
 #[tokio::test]
 async fn a_version_1_sqlite_database_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,7 +40,7 @@ async fn a_version_1_sqlite_database_is_upgraded_in_place() {
     let store = oauthd_store::open(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), (2, 2));
+    assert_eq!(store.schema_version().await.unwrap(), (3, 3));
     assert!(store.user_by_username("alice").await.unwrap().is_some());
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();

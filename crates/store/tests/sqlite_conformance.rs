@@ -12,3 +12,14 @@ async fn fresh() -> Option<(DynStore, tempfile::TempDir)> {
 }
 
 oauthd_store::conformance_suite!(fresh());
+
+/// The server and the admin CLI each open the file: a change made by one is seen by the
+/// other's next lookup, though it keeps decoded clients in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_changes_elsewhere_are_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let here: DynStore = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    let elsewhere: DynStore = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    oauthd_store::conformance::client_changes_elsewhere_are_seen(here, elsewhere).await;
+}

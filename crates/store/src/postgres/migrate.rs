@@ -9,10 +9,16 @@ use sqlx::PgPool;
 use crate::StoreResult;
 use crate::codec::db_err;
 
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_client_changes.sql"),
+    ),
+];
 
 /// The advisory lock key of oauthd's migrations ("oauthd" in ASCII). Advisory locks are per
 /// database, so stores in different schemas of one database take turns too (harmlessly).

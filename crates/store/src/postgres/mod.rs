@@ -20,6 +20,7 @@ use oauthd_core::refresh::RefreshState;
 use oauthd_core::scope::Scope;
 use oauthd_core::secret::SecretHash;
 
+use crate::client_cache::{self, ClientCache};
 use crate::codec::{self, Columns as _, corrupt, db_err};
 use crate::*;
 
@@ -32,6 +33,7 @@ const KEY_ROTATION_LOCK: i32 = 0x6b65_7973;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    clients: std::sync::Arc<ClientCache>,
 }
 
 impl PostgresStore {
@@ -62,7 +64,10 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
         migrate::run(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            clients: std::sync::Arc::default(),
+        })
     }
 }
 
@@ -108,12 +113,26 @@ impl ClientStore for PostgresStore {
         if !storable(client_id) {
             return Ok(None);
         }
+        // The counter first: see `ClientCache::put`.
+        let version: i64 = sqlx::query_scalar("SELECT value FROM change_counters WHERE name = $1")
+            .bind(client_cache::COUNTER)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| corrupt("the clients change counter is missing"))?;
+        if let Some(client) = self.clients.get(client_id, version) {
+            return Ok(Some(client));
+        }
         let row = sqlx::query("SELECT * FROM clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(codec::client_from_row).transpose()
+        let client = row.as_ref().map(codec::client_from_row).transpose()?;
+        if let Some(c) = &client {
+            self.clients.put(version, c);
+        }
+        Ok(client)
     }
 
     async fn clients(&self) -> StoreResult<Vec<Client>> {

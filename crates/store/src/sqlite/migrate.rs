@@ -11,6 +11,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_cascade_indexes.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_client_changes.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -14,6 +14,7 @@ use oauthd_core::refresh::RefreshState;
 use oauthd_core::scope::Scope;
 use oauthd_core::secret::SecretHash;
 
+use crate::client_cache::{self, ClientCache};
 use crate::codec::{self, corrupt};
 use crate::*;
 use engine::{Db, Location, unavailable};
@@ -21,6 +22,7 @@ use engine::{Db, Location, unavailable};
 #[derive(Clone)]
 pub struct SqliteStore {
     db: std::sync::Arc<Db>,
+    clients: std::sync::Arc<ClientCache>,
 }
 
 impl SqliteStore {
@@ -30,6 +32,7 @@ impl SqliteStore {
         let db = Db::start(Location::parse(url)?, migrate::run).await?;
         Ok(SqliteStore {
             db: std::sync::Arc::new(db),
+            clients: std::sync::Arc::default(),
         })
     }
 }
@@ -136,14 +139,29 @@ impl ClientStore for SqliteStore {
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
         let client_id = client_id.to_owned();
+        let cache = self.clients.clone();
         self.db
             .read(move |conn| {
-                one(
+                // The counter first: see `ClientCache::put`.
+                let version: i64 = scalar(
+                    conn,
+                    "SELECT value FROM change_counters WHERE name = ?",
+                    [client_cache::COUNTER],
+                )?
+                .ok_or_else(|| corrupt("the clients change counter is missing"))?;
+                if let Some(client) = cache.get(&client_id, version) {
+                    return Ok(Some(client));
+                }
+                let client = one(
                     conn,
                     "SELECT * FROM clients WHERE client_id = ?",
                     [client_id],
                     |r| codec::client_from_row(r),
-                )
+                )?;
+                if let Some(c) = &client {
+                    cache.put(version, c);
+                }
+                Ok(client)
             })
             .await
     }
