@@ -275,11 +275,13 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, commits: &A
     // Ends when every sender (the store) is gone.
     while let Ok(first) = queue.recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+        drain(&queue, &mut batch);
+        if batch.len() == 1 {
+            // Woken by a single job: let the request threads run first, so the jobs they
+            // are about to send share this commit. On a busy core this halves the commits,
+            // fsyncs and thread switches per job; with nothing else to run it costs nothing.
+            std::thread::yield_now();
+            drain(&queue, &mut batch);
         }
         let commit = run_batch(&conn, &mut batch);
         if commit.is_ok() {
@@ -293,6 +295,15 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, commits: &A
         }
         for job in batch.drain(..) {
             job.finish(commit.as_ref().map(|_| ()));
+        }
+    }
+}
+
+fn drain(queue: &mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Job>>) {
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
         }
     }
 }
