@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{any, get};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::endpoints::{authorize, introspect, jwks, metadata, revoke, token, userinfo};
@@ -35,17 +37,28 @@ pub const METRICS: &str = "/metrics";
 const BODY_LIMIT: usize = 16 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub fn router(state: AppState) -> Router {
-    let security_headers = [
-        (
-            "content-security-policy",
+/// Headers every response carries unless its handler set its own: nothing loaded from
+/// elsewhere, never framed (RFC 9700 §4.16), no referrer, no content sniffing.
+const SECURITY_HEADERS: [(HeaderName, HeaderValue); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
             "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
-        ("x-content-type-options", "nosniff"),
-    ];
-    let mut router = Router::new()
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ),
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+];
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
         .route(AUTHORIZE, get(authorize::get))
         .route(TOKEN, any(token::handle))
         .route(REVOKE, any(revoke::handle))
@@ -66,16 +79,21 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(ops::track))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(crate::limits::request_size))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
-        ));
-    for (name, value) in security_headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        ));
+        ))
+        // Outermost, so the refusals of the layers inside (413, 408) carry the headers too.
+        // One layer for all of it: each layer is work on every request.
+        .layer(axum::middleware::from_fn(edge))
+}
+
+/// The size limits on the request head, then the security headers on whatever answers.
+async fn edge(request: Request, next: Next) -> Response {
+    let mut response = crate::limits::request_size(request, next).await;
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.entry(name).or_insert(value);
     }
-    router
+    response
 }

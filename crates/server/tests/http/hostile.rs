@@ -57,6 +57,9 @@ async fn oversized_body_uri_and_headers_are_refused() {
         ))
         .await;
     assert_eq!(r.status(), StatusCode::URI_TOO_LONG);
+    // Refused before any handler, and still with the headers every response carries.
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 
     let head = format!(
         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
