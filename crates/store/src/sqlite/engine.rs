@@ -85,9 +85,10 @@ fn open(location: &Location, writer: bool) -> rusqlite::Result<Connection> {
     if writer {
         // WAL: readers and the writer do not block each other. FULL: a commit is on disk
         // (the WAL fsynced) before it returns, so a token we answer with survives power loss.
-        // Small pages: most inserts land on a random leaf (keys are token hashes), and each
-        // commit writes every page it dirtied to the WAL, so a 2 KiB page halves the bytes
-        // written per token (only takes effect when the file is created).
+        // Small pages: each commit writes every page it dirtied to the WAL, whole, and a
+        // commit dirties the last leaf of about twenty indexes plus the rows it updates, so
+        // bytes written grow with the page. 2 KiB beat 4 KiB (−15 to −35 % CPU per flow) and
+        // 1 KiB was no better (BENCHMARKS.md). Only takes effect when the file is created.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""WAL pages written per flow by oauthd's SQLite schema, for a given batch size and schema change.
+
+Replays the writes of the benchmarked flow (authorize: one code; exchange: redeem the code,
+store the grant, one access and one refresh token; refresh: rotate, one access and one refresh
+token) with the real migrations and the store's statements, on a database that already holds
+20 000 flows, committing JOBS jobs at a time as the writer thread's group commit does. Every
+commit writes each page it dirtied to the WAL as one frame, so frames per flow is what a commit
+costs in pwrite()s and fsync()ed bytes. Deterministic up to the random token bytes.
+
+Usage: crates/bench/wal_frames.py [--jobs 7] [--page 2048] [VARIANT ...]
+Variants: base, without-rowid (the four token tables WITHOUT ROWID), no-expiry-indexes,
+no-cascade-indexes (codes_client, codes_user); combine with '+'.
+"""
+import argparse
+import hashlib
+import os
+import re
+import sqlite3
+import tempfile
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "../store/migrations/sqlite")
+USER = "u-" + "0" * 34
+CLIENT = "bench-public"
+
+
+def schema(variant):
+    sql = "".join(
+        open(os.path.join(MIGRATIONS, f)).read() for f in sorted(os.listdir(MIGRATIONS))
+    )
+    parts = set(variant.split("+"))
+    if "without-rowid" in parts:
+        for table in ["codes", "access_tokens", "refresh_tokens", "grants"]:
+            m = re.search(r"CREATE TABLE %s \(.*?\n\);" % table, sql, re.S)
+            sql = sql[: m.end() - 1] + " WITHOUT ROWID;" + sql[m.end():]
+    if "no-expiry-indexes" in parts:
+        for index in ["codes_expiry", "access_tokens_expiry", "refresh_tokens_expiry", "grants_expiry"]:
+            sql = re.sub(r"CREATE INDEX %s ON \w+ \(expires_at\);" % index, "", sql)
+    if "no-cascade-indexes" in parts:
+        sql = sql.replace("CREATE INDEX codes_client ON codes (client_id);", "")
+        sql = sql.replace("CREATE INDEX codes_user ON codes (user_id);", "")
+    return sql
+
+
+class Flow:
+    """The three write jobs of one flow, as the store runs them."""
+
+    def __init__(self, db, clock):
+        self.db, self.clock = db, clock
+
+    def token_hash(self):
+        # Issue time (ms, 11 hex digits) then the SHA-256 hex, as SecretHash::of stores it.
+        return "%011x" % self.clock[0] + hashlib.sha256(os.urandom(32)).hexdigest()
+
+    def jobs(self):
+        return [self.authorize, self.exchange, self.refresh]
+
+    def authorize(self, now):
+        self.code = self.token_hash()
+        self.db.execute(
+            "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope,"
+            " code_challenge, pkce_mode, auth_time, nonce, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, 1, 'api', ?, 'strict', ?, NULL, ?, ?)",
+            (self.code, CLIENT, USER, "myapp://oauth2redirect", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", now, now, now + 60),
+        )
+
+    def exchange(self, now):
+        self.db.execute(
+            "UPDATE codes SET redeemed_at = ? WHERE hash = ? AND redeemed_at IS NULL"
+            " AND failed_attempts < 5 AND expires_at > ?",
+            (now, self.code, now),
+        )
+        self.grant = "%08x" % now + os.urandom(16).hex()
+        self.db.execute(
+            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)"
+            " VALUES (?, ?, ?, 'api', ?, ?, ?)",
+            (self.grant, CLIENT, USER, now, now, now + 30 * 86400),
+        )
+        self.refresh_hash = self.pair(now)
+        self.db.execute("UPDATE codes SET grant_id = ? WHERE hash = ?", (self.grant, self.code))
+
+    def refresh(self, now):
+        successor = self.pair(now, insert=False)
+        self.db.execute(
+            "UPDATE refresh_tokens SET used_at = ?, successor_hash = ? WHERE hash = ? AND used_at IS NULL",
+            (now, successor[1], self.refresh_hash),
+        )
+        self.insert_pair(now, *successor)
+
+    def pair(self, now, insert=True):
+        access, refresh = self.token_hash(), self.token_hash()
+        if not insert:
+            return access, refresh
+        self.insert_pair(now, access, refresh)
+        return refresh
+
+    def insert_pair(self, now, access, refresh):
+        self.db.execute(
+            "INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at, kid)"
+            " VALUES (?, ?, 'api', ?, ?, NULL)",
+            (access, self.grant, now, now + 3600),
+        )
+        self.db.execute(
+            "INSERT INTO refresh_tokens (hash, grant_id, access_hash, issued_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (refresh, self.grant, access, now, now + 30 * 86400),
+        )
+
+
+def replay(db, clock, flows, jobs_per_commit):
+    """Runs `flows` flows with about jobs_per_commit/3 flows in flight, one job each per
+    commit in turn, as concurrent users' requests arrive at the writer. Returns commits."""
+    waiting = [Flow(db, clock).jobs() for _ in range(flows)]
+    in_flight, commits = [], 0
+    while waiting or in_flight:
+        while waiting and len(in_flight) < jobs_per_commit:
+            in_flight.append(waiting.pop(0))
+        db.execute("BEGIN IMMEDIATE")
+        for jobs in in_flight[:jobs_per_commit]:
+            clock[0] += 1
+            jobs.pop(0)(clock[0] // 1000)
+        db.execute("COMMIT")
+        commits += 1
+        in_flight = [j for j in in_flight if j]
+    return commits
+
+
+def measure(variant, jobs_per_commit, page, flows=3000):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "frames.db")
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute(f"PRAGMA page_size = {page}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.executescript(schema(variant))
+        db.execute(
+            "INSERT INTO clients VALUES (?, 'Bench', 'public', NULL, 'myapp://oauth2redirect',"
+            " 'authorization_code refresh_token', 'api', 1, 'strict', 3600, 2592000, 'opaque',"
+            " 'ES256', 'RS256', '', 0)",
+            (CLIENT,),
+        )
+        db.execute("INSERT INTO users VALUES (?, 'bench', '$argon2id$x', NULL, NULL, 0)", (USER,))
+        clock = [1_700_000_000_000]
+        replay(db, clock, 20_000, jobs_per_commit)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        commits = replay(db, clock, flows, jobs_per_commit)
+        frames = os.path.getsize(path + "-wal") // (page + 24)
+        db.close()
+    return frames / flows, frames / commits
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=7, help="write jobs per commit")
+    parser.add_argument("--page", type=int, default=2048, help="page size of the new file")
+    parser.add_argument("variants", nargs="*", default=["base"])
+    args = parser.parse_args()
+    for variant in args.variants:
+        per_flow, per_commit = measure(variant, args.jobs, args.page)
+        print(
+            f"{variant:45s} jobs/commit {args.jobs:3d}  page {args.page}:"
+            f"  WAL frames per flow {per_flow:5.2f}, per commit {per_commit:5.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
