@@ -119,6 +119,29 @@ async fn client_changes_elsewhere_are_seen() {
     oauthd_store::conformance::client_changes_elsewhere_are_seen(here, elsewhere).await;
 }
 
+/// A client changed by hand from another session, whose search path does not name the store's
+/// schema (psql, another tool), is seen by the store's next lookup: the trigger still finds
+/// the schema's change counter.
+#[tokio::test]
+async fn client_changes_by_hand_are_seen() {
+    let Some((store, schema)) = fresh().await else {
+        return;
+    };
+    store
+        .insert_client(&oauthd_store::conformance::sample_client("c1"))
+        .await
+        .unwrap();
+    assert_eq!(store.client("c1").await.unwrap().unwrap().name, "Sample");
+    let mut conn = admin(&schema.base).await.unwrap();
+    let rename = format!(
+        "UPDATE {}.clients SET name = 'Renamed' WHERE client_id = 'c1'",
+        schema.name
+    );
+    sqlx::query(&rename).execute(&mut conn).await.unwrap();
+    let _ = conn.close().await;
+    assert_eq!(store.client("c1").await.unwrap().unwrap().name, "Renamed");
+}
+
 /// Three instances (three pools, as three processes would have) starting at once on an empty
 /// schema: every one starts, the schema is migrated exactly once, and all agree on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

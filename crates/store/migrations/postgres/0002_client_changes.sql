@@ -8,7 +8,10 @@ CREATE TABLE change_counters (
 );
 INSERT INTO change_counters (name, value) VALUES ('clients', 0);
 
-CREATE FUNCTION clients_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SET search_path FROM CURRENT: the function finds this schema's counter whatever the search
+-- path of the session that changes a client (psql, another tool).
+CREATE FUNCTION clients_changed() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
     UPDATE change_counters SET value = value + 1 WHERE name = 'clients';
     RETURN NULL;
