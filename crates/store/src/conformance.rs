@@ -449,14 +449,22 @@ pub async fn code_redeems_once(store: DynStore) {
         TokenStatus::Active
     );
     let (access2, _, pair2) = new_pair(true, NOW);
+    let second = issue(&client, &user, pair2);
     assert_eq!(
         store
-            .redeem_code(&code.hash(), NOW + 2, &issue(&client, &user, pair2))
+            .redeem_code(&code.hash(), NOW + 2, &second)
             .await
             .unwrap(),
         RedeemOutcome::AlreadyUsed {
             grant_id: Some(first.grant.id.clone())
         }
+    );
+    // The loser's grant is not stored (revoking an unknown grant finds nothing).
+    assert!(
+        !store
+            .revoke_grant(&second.grant.id, NOW + 2, "test")
+            .await
+            .unwrap()
     );
     assert_eq!(
         store

@@ -597,38 +597,39 @@ impl CodeStore for SqliteStore {
         let (hash, issue) = (hash.clone(), issue.clone());
         self.db
             .write(move |conn| {
-                // The compare-and-set (RFC 6749 §4.1.2: a code is used once). Only the
-                // winner goes on to store the grant, which the code then points at.
+                // PostgreSQL's shape: the grant first (the code's foreign key to it is checked
+                // at once), then the compare-and-set (RFC 6749 §4.1.2: a code is used once)
+                // that marks the code and points it at the grant in one statement. A loser
+                // rolls the grant back to this savepoint and leaves nothing behind.
                 let g = &issue.grant;
+                exec(conn, "SAVEPOINT redeem", [])?;
+                exec(
+                    conn,
+                    "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    params![
+                        g.id,
+                        g.client_id,
+                        g.user_id,
+                        g.scope.to_string(),
+                        g.auth_time,
+                        g.created_at,
+                        g.expires_at,
+                    ],
+                )?;
                 let won = exec(
                     conn,
-                    "UPDATE codes SET redeemed_at = ?
+                    "UPDATE codes SET redeemed_at = ?, grant_id = ?
                      WHERE hash = ? AND redeemed_at IS NULL AND failed_attempts < ? AND expires_at > ?",
-                    params![now, hash.as_str(), MAX_FAILED_ATTEMPTS, now],
+                    params![now, g.id, hash.as_str(), MAX_FAILED_ATTEMPTS, now],
                 )? == 1;
                 if won {
-                    exec(
-                        conn,
-                        "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        params![
-                            g.id,
-                            g.client_id,
-                            g.user_id,
-                            g.scope.to_string(),
-                            g.auth_time,
-                            g.created_at,
-                            g.expires_at,
-                        ],
-                    )?;
-                    exec(
-                        conn,
-                        "UPDATE codes SET grant_id = ? WHERE hash = ?",
-                        params![g.id, hash.as_str()],
-                    )?;
                     insert_pair(conn, &g.id, now, &issue.pair)?;
+                    exec(conn, "RELEASE redeem", [])?;
                     return Ok(RedeemOutcome::Redeemed);
                 }
+                exec(conn, "ROLLBACK TO redeem", [])?;
+                exec(conn, "RELEASE redeem", [])?;
                 let row = one(
                     conn,
                     "SELECT redeemed_at, failed_attempts, grant_id FROM codes WHERE hash = ?",
