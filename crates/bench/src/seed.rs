@@ -149,9 +149,9 @@ async fn run(a: SeedArgs) -> Result<(), Failure> {
 /// One grant, as a code exchange makes it: store a code, then redeem it into the grant and
 /// its first access and refresh token.
 async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
-    let now = unix_now();
     // Stamped with the issue time, as the server stamps what it issues.
     let millis = unix_millis();
+    let now = millis / 1000;
     let code_hash = Secret::generate_at(SecretKind::AuthorizationCode, millis).hash();
     let challenge = CodeChallenge::parse(&pkce::s256_challenge(&random_b64(32)))
         .expect("an S256 challenge is well formed");
@@ -234,13 +234,6 @@ fn describe(e: &StoreError) -> String {
         cause = c.source();
     }
     s
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs() as i64
 }
 
 fn unix_millis() -> i64 {

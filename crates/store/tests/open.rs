@@ -33,7 +33,9 @@ async fn a_version_1_sqlite_database_is_upgraded_in_place() {
         conn.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql"))
             .unwrap();
         conn.execute_batch(
-            "INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'alice', 'x', 0)",
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'alice', 'x', 0);
+             INSERT INTO clients VALUES ('app', 'App', 'public', NULL, 'myapp://cb', 'authorization_code',
+                                         'api', 0, 'strict', 600, 3600, 'opaque', 'ES256', 'RS256', '', 0);",
         )
         .unwrap();
     }
@@ -42,6 +44,11 @@ async fn a_version_1_sqlite_database_is_upgraded_in_place() {
         .unwrap();
     assert_eq!(store.schema_version().await.unwrap(), (3, 3));
     assert!(store.user_by_username("alice").await.unwrap().is_some());
+    // The client counter starts with the upgrade: a client from before is found, and a change
+    // to it is seen.
+    assert_eq!(store.client("app").await.unwrap().unwrap().name, "App");
+    assert!(store.delete_client("app").await.unwrap());
+    assert_eq!(store.client("app").await.unwrap(), None);
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let has_index: i64 = conn

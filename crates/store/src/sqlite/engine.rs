@@ -350,6 +350,15 @@ mod tests {
             .map_err(unavailable)
     }
 
+    /// A database file `name` in `dir`, with table `t`.
+    async fn file_db(dir: &tempfile::TempDir, name: &str) -> (Db, PathBuf) {
+        let path = dir.path().join(name);
+        let db = Db::start(Location::File(path.clone()), setup)
+            .await
+            .unwrap();
+        (db, path)
+    }
+
     fn insert(k: &'static str) -> impl FnOnce(&Connection) -> StoreResult<usize> {
         move |c| {
             c.execute("INSERT INTO t (k) VALUES (?)", [k])
@@ -360,11 +369,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_job_leaves_no_trace_and_others_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let db = std::sync::Arc::new(
-            Db::start(Location::File(dir.path().join("t.db")), setup)
-                .await
-                .unwrap(),
-        );
+        let db = Arc::new(file_db(&dir, "t.db").await.0);
         // Many concurrent jobs so several share a batch; one half-writes and then fails.
         let mut tasks = Vec::new();
         for i in 0..64 {
@@ -421,15 +426,12 @@ mod tests {
         assert_eq!(n, 1);
     }
 
-    /// The checkpoint thread copies commits into the database file by itself: after a pause
-    /// the data is in the main file and the WAL holds nothing left to copy.
+    /// The checkpoint thread copies commits into the database file by itself, within a few
+    /// of its periods.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_checkpoint_thread_copies_the_wal_into_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let db = Db::start(Location::File(path.clone()), setup)
-            .await
-            .unwrap();
+        let (db, path) = file_db(&dir, "c.db").await;
         for k in ["a", "b", "c"] {
             db.write(insert(k)).await.unwrap();
         }
@@ -444,7 +446,8 @@ mod tests {
         };
         let mut rows = 0;
         for _ in 0..40 {
-            std::thread::sleep(CHECKPOINT_EVERY);
+            // Waiting on the checkpoint thread, which runs on real time.
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
             rows = rows_in_main_file();
             if rows == 3 {
                 break;
@@ -460,10 +463,7 @@ mod tests {
     #[tokio::test]
     async fn an_answered_write_is_committed_and_seen_by_another_connection() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("d.db");
-        let db = Db::start(Location::File(path.clone()), setup)
-            .await
-            .unwrap();
+        let (db, path) = file_db(&dir, "d.db").await;
         db.write(insert("durable")).await.unwrap();
         // A separate connection (another process, as far as SQLite knows) sees it at once.
         let other = Connection::open(&path).unwrap();
