@@ -65,19 +65,20 @@ class Flow:
         )
 
     def exchange(self, now):
-        self.db.execute(
-            "UPDATE codes SET redeemed_at = ? WHERE hash = ? AND redeemed_at IS NULL"
-            " AND failed_attempts < 5 AND expires_at > ?",
-            (now, self.code, now),
-        )
+        # The grant first, then the compare-and-set that marks the code and points it at the
+        # grant (SqliteStore::redeem_code).
         self.grant = "%08x" % now + os.urandom(16).hex()
         self.db.execute(
             "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)"
             " VALUES (?, ?, ?, 'api', ?, ?, ?)",
             (self.grant, CLIENT, USER, now, now, now + 30 * 86400),
         )
+        self.db.execute(
+            "UPDATE codes SET redeemed_at = ?, grant_id = ? WHERE hash = ? AND redeemed_at IS NULL"
+            " AND failed_attempts < 5 AND expires_at > ?",
+            (now, self.grant, self.code, now),
+        )
         self.refresh_hash = self.pair(now)
-        self.db.execute("UPDATE codes SET grant_id = ? WHERE hash = ?", (self.grant, self.code))
 
     def refresh(self, now):
         successor = self.pair(now, insert=False)
