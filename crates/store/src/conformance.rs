@@ -744,10 +744,34 @@ pub async fn grace_reissue_once(store: DynStore) {
         CasOutcome::Done
     );
     let (_, _, r2) = redeemed(&store, &client, &user).await;
-    let (_, _, p) = new_pair(true, NOW);
+    let (_, s2, p) = new_pair(true, NOW);
     store.rotate_refresh(&r2.hash(), NOW + 1, &p).await.unwrap();
     let successor = store.refresh_state(&r2.hash()).await.unwrap().unwrap();
     assert!(!successor.successor_used);
+    let (_, _, p2) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .rotate_refresh(&s2.unwrap().hash(), NOW + 2, &p2)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    let (access6, _, p6) = new_pair(true, NOW);
+    assert_eq!(
+        store.grace_reissue(&r2.hash(), NOW + 3, &p6).await.unwrap(),
+        CasOutcome::Lost,
+        "the successor was used: the client got it"
+    );
+    // Losing there undid the claim: the grace is not spent and nothing was issued.
+    let state = store.refresh_state(&r2.hash()).await.unwrap().unwrap();
+    assert!(state.successor_used && !state.grace_used);
+    assert_eq!(
+        store
+            .access_token_status(&access6.hash(), NOW + 3)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
 }
 
 pub async fn rotate_race_has_one_winner(store: DynStore) {

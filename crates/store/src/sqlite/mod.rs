@@ -99,6 +99,22 @@ fn scalar<T: rusqlite::types::FromSql>(
         .map_err(unavailable)
 }
 
+/// A savepoint inside a writer job, for a compare-and-set that first makes changes it may
+/// have to undo (as a PostgreSQL transaction rolls back): the job then answers `Lost`
+/// instead of failing. The engine's own savepoint per job is outside it.
+fn try_changes(conn: &Connection) -> StoreResult<()> {
+    exec(conn, "SAVEPOINT cas", []).map(drop)
+}
+
+fn keep_changes(conn: &Connection) -> StoreResult<()> {
+    exec(conn, "RELEASE cas", []).map(drop)
+}
+
+fn undo_changes(conn: &Connection) -> StoreResult<()> {
+    exec(conn, "ROLLBACK TO cas", [])?;
+    keep_changes(conn)
+}
+
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn insert_client(&self, c: &Client) -> StoreResult<()> {
@@ -600,9 +616,9 @@ impl CodeStore for SqliteStore {
                 // PostgreSQL's shape: the grant first (the code's foreign key to it is checked
                 // at once), then the compare-and-set (RFC 6749 §4.1.2: a code is used once)
                 // that marks the code and points it at the grant in one statement. A loser
-                // rolls the grant back to this savepoint and leaves nothing behind.
+                // undoes the grant and leaves nothing behind.
                 let g = &issue.grant;
-                exec(conn, "SAVEPOINT redeem", [])?;
+                try_changes(conn)?;
                 exec(
                     conn,
                     "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
@@ -625,11 +641,10 @@ impl CodeStore for SqliteStore {
                 )? == 1;
                 if won {
                     insert_pair(conn, &g.id, now, &issue.pair)?;
-                    exec(conn, "RELEASE redeem", [])?;
+                    keep_changes(conn)?;
                     return Ok(RedeemOutcome::Redeemed);
                 }
-                exec(conn, "ROLLBACK TO redeem", [])?;
-                exec(conn, "RELEASE redeem", [])?;
+                undo_changes(conn)?;
                 let row = one(
                     conn,
                     "SELECT redeemed_at, failed_attempts, grant_id FROM codes WHERE hash = ?",
@@ -712,14 +727,17 @@ impl TokenStore for SqliteStore {
         let (hash, pair) = (hash.clone(), pair.clone());
         self.db
             .write(move |conn| {
-                // Jobs run one at a time inside a write transaction: these reads and the
-                // updates after them are one compare-and-set.
-                let claimable = one(
+                // PostgreSQL's shape: claim the grace (once per token) with one
+                // compare-and-set, then revoke the successor only if it is still unused (else
+                // the client did get it); losing either undoes both.
+                try_changes(conn)?;
+                let claimed = one(
                     conn,
-                    "SELECT grant_id, successor_hash FROM refresh_tokens
+                    "UPDATE refresh_tokens SET grace_used_at = ?
                      WHERE hash = ? AND used_at IS NOT NULL AND grace_used_at IS NULL AND revoked_at IS NULL
-                       AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL AND g.expires_at > ?)",
-                    params![hash.as_str(), now],
+                       AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL AND g.expires_at > ?)
+                     RETURNING grant_id, successor_hash",
+                    params![now, hash.as_str(), now],
                     |r| {
                         Ok((
                             r.get::<_, String>(0).map_err(corrupt)?,
@@ -727,34 +745,32 @@ impl TokenStore for SqliteStore {
                         ))
                     },
                 )?;
-                let Some((grant_id, Some(old_successor))) = claimable else {
+                let Some((grant_id, Some(old_successor))) = claimed else {
+                    undo_changes(conn)?;
                     return Ok(CasOutcome::Lost);
                 };
-                // The successor must still be unused: otherwise the client did get it.
                 let old_access: Option<String> = scalar(
                     conn,
-                    "SELECT access_hash FROM refresh_tokens WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL",
-                    [&old_successor],
-                )?;
-                let Some(old_access) = old_access else {
-                    return Ok(CasOutcome::Lost);
-                };
-                exec(
-                    conn,
-                    "UPDATE refresh_tokens SET grace_used_at = ?, successor_hash = ? WHERE hash = ?",
-                    params![now, pair.refresh.as_ref().map(|r| r.hash.as_str()), hash.as_str()],
-                )?;
-                exec(
-                    conn,
-                    "UPDATE refresh_tokens SET revoked_at = ? WHERE hash = ?",
+                    "UPDATE refresh_tokens SET revoked_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL
+                     RETURNING access_hash",
                     params![now, old_successor],
                 )?;
+                let Some(old_access) = old_access else {
+                    undo_changes(conn)?;
+                    return Ok(CasOutcome::Lost);
+                };
                 exec(
                     conn,
                     "UPDATE access_tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
                     params![now, old_access],
                 )?;
+                exec(
+                    conn,
+                    "UPDATE refresh_tokens SET successor_hash = ? WHERE hash = ?",
+                    params![pair.refresh.as_ref().map(|r| r.hash.as_str()), hash.as_str()],
+                )?;
                 insert_pair(conn, &grant_id, now, &pair)?;
+                keep_changes(conn)?;
                 Ok(CasOutcome::Done)
             })
             .await
