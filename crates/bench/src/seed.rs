@@ -174,7 +174,7 @@ async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
     store.insert_code(&code).await.map_err(|e| describe(&e))?;
 
     let grant = NewGrant {
-        id: time_ordered_id(now),
+        id: time_ordered_id(millis),
         client_id: t.client_id.clone(),
         user_id: t.user_id.clone(),
         scope: t.scope.clone(),

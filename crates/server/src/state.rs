@@ -40,9 +40,14 @@ impl AppState {
         self.clock.now()
     }
 
+    /// Milliseconds since the epoch, for ids that sort by creation time.
+    pub fn now_millis(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
     /// A token, code or id that is stored by hash: stamped with the issue time so that what
     /// is issued together is stored together ([`Secret::generate_at`]).
     pub fn new_secret(&self, kind: SecretKind) -> Secret {
-        Secret::generate_at(kind, self.clock.now_millis())
+        Secret::generate_at(kind, self.now_millis())
     }
 }

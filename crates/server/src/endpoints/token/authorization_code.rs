@@ -69,7 +69,7 @@ pub(super) async fn exchange(
     }
     let c = &stored.code;
     let grant = NewGrant {
-        id: time_ordered_id(now),
+        id: time_ordered_id(state.now_millis()),
         client_id: client.client_id.clone(),
         user_id: c.user_id.clone(),
         scope: c.scope.clone(),
