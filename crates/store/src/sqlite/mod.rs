@@ -196,7 +196,11 @@ impl ClientStore for SqliteStore {
         let client_id = client_id.to_owned();
         self.db
             .write(move |conn| {
-                Ok(exec(conn, "DELETE FROM clients WHERE client_id = ?", [client_id])? == 1)
+                Ok(exec(
+                    conn,
+                    "DELETE FROM clients WHERE client_id = ?",
+                    [&client_id],
+                )? == 1)
             })
             .await
     }
@@ -208,7 +212,7 @@ impl ClientStore for SqliteStore {
                 Ok(exec(
                     conn,
                     "UPDATE clients SET secret_hash = ? WHERE client_id = ? AND kind = 'confidential'",
-                    [secret_hash, client_id],
+                    [&secret_hash, &client_id],
                 )? == 1)
             })
             .await
@@ -280,7 +284,7 @@ impl UserStore for SqliteStore {
         let username = username.to_owned();
         self.db
             .write(move |conn| {
-                Ok(exec(conn, "DELETE FROM users WHERE username = ?", [username])? == 1)
+                Ok(exec(conn, "DELETE FROM users WHERE username = ?", [&username])? == 1)
             })
             .await
     }
@@ -520,7 +524,7 @@ impl ConsentStore for SqliteStore {
                 )?;
                 let merged = match old {
                     Some(old) => Scope::parse(&old).map_err(corrupt)?.union(&scope),
-                    None => scope,
+                    None => scope.clone(),
                 };
                 exec(
                     conn,
@@ -962,7 +966,7 @@ impl KeyStore for SqliteStore {
                 Ok(exec(
                     conn,
                     "UPDATE signing_keys SET private_key = ? WHERE kid = ?",
-                    [private_key, kid],
+                    [&private_key, &kid],
                 )? == 1)
             })
             .await
