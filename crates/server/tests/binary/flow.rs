@@ -167,14 +167,40 @@ pub async fn start(db: &str, kek: Option<&str>) -> Result<(Child, String), (i32,
     let mut command = Command::new(BIN);
     command
         .args(["serve", "--database", db, "--listen", "127.0.0.1:0"])
-        .env_remove(KEK_VAR)
+        .env_remove(KEK_VAR);
+    if let Some(k) = kek {
+        command.env(KEK_VAR, k);
+    }
+    launch(command).await.map(|(child, base, _)| (child, base))
+}
+
+/// `oauthd serve` limited to one CPU (by `taskset`, as a container limit would): the child,
+/// its base URL and what it logged before it listened.
+pub async fn start_on_one_cpu(db: &str) -> (Child, String, String) {
+    let mut command = Command::new("taskset");
+    command
+        .args([
+            "-c",
+            "0",
+            BIN,
+            "serve",
+            "--database",
+            db,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove(KEK_VAR);
+    launch(command).await.expect("starts on one CPU")
+}
+
+/// Spawn `command` (an `oauthd serve`) and wait until it says it listens: the child, its base
+/// URL and the lines logged before; or its exit code and stderr if it exits first.
+async fn launch(mut command: Command) -> Result<(Child, String, String), (i32, String)> {
+    command
         .env_remove("OAUTHD_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(k) = kek {
-        command.env(KEK_VAR, k);
-    }
     let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
@@ -201,7 +227,7 @@ pub async fn start(db: &str, kek: Option<&str>) -> Result<(Child, String), (i32,
                 .unwrap()
                 .to_owned();
             tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
-            Ok((child, base))
+            Ok((child, base, seen))
         }
         None => {
             let status = tokio::time::timeout(Duration::from_secs(10), child.wait())

@@ -14,6 +14,7 @@ mod keys;
 mod multi_instance;
 mod native_app;
 mod oidc_client;
+mod one_cpu;
 mod outage;
 mod process;
 mod revoke_introspect;

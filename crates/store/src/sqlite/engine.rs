@@ -572,7 +572,9 @@ mod tests {
         assert_eq!(runs, [2, 1, 1]);
         let keys: Vec<String> = db
             .read(|c| {
-                let mut s = c.prepare("SELECT k FROM t ORDER BY k").map_err(unavailable)?;
+                let mut s = c
+                    .prepare("SELECT k FROM t ORDER BY k")
+                    .map_err(unavailable)?;
                 s.query_map([], |r| r.get(0))
                     .and_then(Iterator::collect)
                     .map_err(unavailable)
