@@ -67,7 +67,8 @@ class Flow:
     def exchange(self, now):
         # The grant first, then the compare-and-set that marks the code and points it at the
         # grant (SqliteStore::redeem_code).
-        self.grant = "%08x" % now + os.urandom(16).hex()
+        # Grant ids lead with the millisecond (time_ordered_id).
+        self.grant = "%011x" % self.clock[0] + os.urandom(16).hex()
         self.db.execute(
             "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)"
             " VALUES (?, ?, ?, 'api', ?, ?, ?)",
