@@ -620,9 +620,10 @@ impl CodeStore for SqliteStore {
                 // PostgreSQL's shape: the grant first (the code's foreign key to it is checked
                 // at once), then the compare-and-set (RFC 6749 §4.1.2: a code is used once)
                 // that marks the code and points it at the grant in one statement. A loser
-                // undoes the grant and leaves nothing behind.
+                // deletes the grant it just inserted (nothing points at it yet) and leaves
+                // nothing behind. Not a savepoint: inside one, SQLite first copies every page
+                // the winner touches into a sub-journal (2.6 % of the server's CPU at c=64).
                 let g = &issue.grant;
-                try_changes(conn)?;
                 exec(
                     conn,
                     "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
@@ -645,10 +646,9 @@ impl CodeStore for SqliteStore {
                 )? == 1;
                 if won {
                     insert_pair(conn, &g.id, now, &issue.pair)?;
-                    keep_changes(conn)?;
                     return Ok(RedeemOutcome::Redeemed);
                 }
-                undo_changes(conn)?;
+                exec(conn, "DELETE FROM grants WHERE id = ?", [&g.id])?;
                 let row = one(
                     conn,
                     "SELECT redeemed_at, failed_attempts, grant_id FROM codes WHERE hash = ?",
