@@ -29,7 +29,7 @@ macro_rules! conformance_suite {
             pending_is_consumed_once, consent_merges, code_redeems_once, code_failed_attempts_burn,
             expired_code_is_not_redeemed, redeem_race_has_one_winner, rotation_and_reuse, grace_reissue_once,
             rotate_race_has_one_winner, revoked_grant_kills_tokens, delete_client_cascades, secrets_stored_hashed_only,
-            token_info_reports_state, access_token_revocation, signing_keys_lifecycle, ops_and_housekeeping, housekeeping_keeps_live_rows);
+            token_info_reports_state, client_and_reads_alongside, access_token_revocation, signing_keys_lifecycle, ops_and_housekeeping, housekeeping_keeps_live_rows);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -231,6 +231,98 @@ pub async fn client_changes_elsewhere_are_seen(here: DynStore, elsewhere: DynSto
     // A change to another client also counts: nothing stale is served for this one.
     elsewhere.insert_client(&sample_client("c2")).await.unwrap();
     assert_eq!(here.client("c1").await.unwrap().unwrap().name, "Re-created");
+    // The lookup made together with a request's next read is as fresh.
+    assert!(elsewhere.delete_client("c1").await.unwrap());
+    let (gone, _) = here
+        .client_and("c1", NextRead::Code(SecretHash::of("x")))
+        .await
+        .unwrap();
+    assert_eq!(gone, None);
+}
+
+/// A client and the request's next read, together: each what its own lookup gives, for every
+/// kind of read, found or not, and whether or not the client exists.
+pub async fn client_and_reads_alongside(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (code, new) = new_code(&client, &user);
+    store.insert_code(&new).await.unwrap();
+    let (_, access, refresh) = redeemed(&store, &client, &user).await;
+    let sid = Secret::generate(SecretKind::Session);
+    store
+        .insert_session(&NewSession {
+            id_hash: sid.hash(),
+            user_id: user.id.clone(),
+            auth_time: NOW,
+            expires_at: NOW + 100,
+        })
+        .await
+        .unwrap();
+    let unknown = SecretHash::of("unknown");
+    for client_id in ["c1", "nobody"] {
+        let expected = store.client(client_id).await.unwrap();
+        assert_eq!(expected.is_some(), client_id == "c1");
+        let both = |next| {
+            let store = store.clone();
+            async move { store.client_and(client_id, next).await.unwrap() }
+        };
+        let (c, read) = both(NextRead::Nothing).await;
+        assert_eq!(c, expected);
+        assert!(matches!(read, ReadAlongside::Nothing));
+        for hash in [code.hash(), unknown.clone()] {
+            let (c, read) = both(NextRead::Code(hash.clone())).await;
+            assert_eq!(c, expected);
+            let ReadAlongside::Code(found) = read else {
+                panic!("a code read answers with a code")
+            };
+            assert_eq!(found, store.code(&hash).await.unwrap());
+            assert_eq!(found.is_some(), hash == code.hash());
+        }
+        for hash in [refresh.hash(), unknown.clone()] {
+            let (c, read) = both(NextRead::RefreshState(hash.clone())).await;
+            assert_eq!(c, expected);
+            let ReadAlongside::RefreshState(found) = read else {
+                panic!("a refresh-state read answers with a refresh state")
+            };
+            assert_eq!(found, store.refresh_state(&hash).await.unwrap());
+            assert_eq!(found.is_some(), hash == refresh.hash());
+        }
+        for hash in [access.hash(), refresh.hash(), unknown.clone()] {
+            let (c, read) = both(NextRead::TokenInfo(hash.clone(), NOW + 1)).await;
+            assert_eq!(c, expected);
+            let ReadAlongside::TokenInfo(found) = read else {
+                panic!("a token-info read answers with token info")
+            };
+            assert_eq!(found, store.token_info(&hash, NOW + 1).await.unwrap());
+            assert_eq!(found.is_some(), hash != unknown);
+        }
+        for (hash, at, live) in [
+            (sid.hash(), NOW + 99, true),
+            (sid.hash(), NOW + 100, false),
+            (unknown.clone(), NOW, false),
+        ] {
+            let (c, read) = both(NextRead::Session(hash.clone(), at)).await;
+            assert_eq!(c, expected);
+            let ReadAlongside::Session(found) = read else {
+                panic!("a session read answers with a session")
+            };
+            assert_eq!(found, store.session(&hash, at).await.unwrap());
+            assert_eq!(found.is_some(), live);
+        }
+    }
+    // Reads leave nothing open: a write made afterwards is seen by the next combined read.
+    let (_, _, pair) = new_pair(true, NOW);
+    store
+        .rotate_refresh(&refresh.hash(), NOW + 2, &pair)
+        .await
+        .unwrap();
+    let (_, read) = store
+        .client_and("c1", NextRead::RefreshState(refresh.hash()))
+        .await
+        .unwrap();
+    let ReadAlongside::RefreshState(Some(state)) = read else {
+        panic!("the rotated token is still found")
+    };
+    assert!(state.used_at.is_some(), "the rotation is seen");
 }
 
 pub async fn duplicate_ids_conflict(store: DynStore) {

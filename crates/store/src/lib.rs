@@ -257,6 +257,53 @@ pub const CODE_RETENTION: i64 = 3600;
 /// How long a revoked grant is kept, so its tokens answer "revoked" rather than "unknown".
 pub const REVOKED_GRANT_RETENTION: i64 = 86_400;
 
+/// The read a request makes right after looking up its client: the code it exchanges, the
+/// refresh token it presents, the token it asks about, the browser's session.
+#[derive(Debug, Clone)]
+pub enum NextRead {
+    Nothing,
+    Code(SecretHash),
+    RefreshState(SecretHash),
+    TokenInfo(SecretHash, UnixTime),
+    Session(SecretHash, UnixTime),
+}
+
+/// What a [`NextRead`] found, in the same variant.
+#[derive(Debug, Clone)]
+pub enum ReadAlongside {
+    Nothing,
+    Code(Option<StoredCode>),
+    RefreshState(Option<RefreshState>),
+    TokenInfo(Option<TokenInfo>),
+    Session(Option<Session>),
+}
+
+#[async_trait]
+pub trait CombinedReads: ClientStore + SessionStore + CodeStore + TokenStore {
+    /// A client and the request's next read. Both come from one snapshot when the backend
+    /// can (SQLite: one read transaction instead of two, where the client lookup alone is a
+    /// whole transaction for its change counter); by default they are two reads.
+    async fn client_and(
+        &self,
+        client_id: &str,
+        next: NextRead,
+    ) -> StoreResult<(Option<Client>, ReadAlongside)> {
+        let client = self.client(client_id).await?;
+        let alongside = match next {
+            NextRead::Nothing => ReadAlongside::Nothing,
+            NextRead::Code(hash) => ReadAlongside::Code(self.code(&hash).await?),
+            NextRead::RefreshState(hash) => {
+                ReadAlongside::RefreshState(self.refresh_state(&hash).await?)
+            }
+            NextRead::TokenInfo(hash, now) => {
+                ReadAlongside::TokenInfo(self.token_info(&hash, now).await?)
+            }
+            NextRead::Session(hash, now) => ReadAlongside::Session(self.session(&hash, now).await?),
+        };
+        Ok((client, alongside))
+    }
+}
+
 /// The whole contract, as one object the server holds.
 pub trait Store:
     ClientStore
@@ -268,6 +315,7 @@ pub trait Store:
     + TokenStore
     + KeyStore
     + OpsStore
+    + CombinedReads
 {
 }
 
@@ -281,5 +329,6 @@ impl<T> Store for T where
         + TokenStore
         + KeyStore
         + OpsStore
+        + CombinedReads
 {
 }

@@ -9,9 +9,9 @@ use oauthd_core::code::IssuedCode;
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::form::{append_query, encode};
 use oauthd_core::secret::{Secret, SecretKind};
-use oauthd_store::{NewCode, PendingAuthorization, Session};
+use oauthd_store::{NewCode, NextRead, PendingAuthorization, ReadAlongside, Session};
 
-use crate::http::browser::{Browser, current_session};
+use crate::http::browser::{Browser, SESSION_COOKIE, cookie};
 use crate::http::response::{error_page, see_other, store_failure_page};
 use crate::routes;
 use crate::state::AppState;
@@ -22,8 +22,14 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
         Ok(v) => v,
         Err(e) => return invalid_request_page(&e.to_string()),
     };
-    let client = match state.store.client(&client_id).await {
-        Ok(c) => c,
+    // The browser's session is read together with the client (one read transaction).
+    let session_cookie = cookie(&headers, SESSION_COOKIE).map(Secret::from_presented);
+    let next = match &session_cookie {
+        Some(secret) => NextRead::Session(secret.hash(), state.now()),
+        None => NextRead::Nothing,
+    };
+    let (client, alongside) = match state.store.client_and(&client_id, next).await {
+        Ok(read) => read,
         Err(e) => return store_failure_page(&e),
     };
     let request = match authorize::validate(&params, client.as_ref()) {
@@ -42,9 +48,9 @@ pub async fn get(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
     }
 
     let browser = Browser::identify(&state, &headers);
-    let session = match current_session(&state, &headers).await {
-        Ok(s) => s.map(|(_, s)| s),
-        Err(e) => return store_failure_page(&e),
+    let session = match alongside {
+        ReadAlongside::Session(session) => session,
+        _ => None,
     };
     let now = state.now();
     // OIDC Core §3.1.2.1: prompt=login, or a login older than max_age, needs a new login.

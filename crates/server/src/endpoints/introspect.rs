@@ -35,7 +35,7 @@ async fn introspect(
     body: &[u8],
 ) -> Result<serde_json::Value, Failure> {
     // §2.1: the caller must authenticate; only APIs (resource servers) may ask.
-    let (caller, token) = client_request::token_request(state, headers, body).await?;
+    let (caller, _token, info) = client_request::token_request(state, headers, body).await?;
     if caller.kind != ClientKind::ResourceServer {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,
@@ -43,7 +43,6 @@ async fn introspect(
         )
         .into());
     }
-    let info = state.store.token_info(&token.hash(), state.now()).await?;
     let Some(info) = info.filter(|i| i.status == TokenStatus::Active) else {
         // §2.2: nothing more for an inactive token, so nothing leaks about it.
         return Ok(serde_json::json!({ "active": false }));

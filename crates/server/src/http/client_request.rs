@@ -10,6 +10,7 @@ use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::form::Params;
 use oauthd_core::secret::Secret;
 use oauthd_core::token_request::{self, AuthMethod, ClientCredentials};
+use oauthd_store::{NextRead, ReadAlongside, TokenInfo};
 
 use crate::http::response::{oauth_error, store_failure_json};
 use crate::state::AppState;
@@ -137,10 +138,13 @@ pub fn required_credentials(
 }
 
 /// RFC 6749 §2.3: public clients identify themselves; the others prove it with their secret.
+/// `next` is the request's next read, made with the client lookup (`CombinedReads`); what
+/// it found is used only once the client is authenticated.
 pub async fn authenticate(
     state: &AppState,
     credentials: ClientCredentials,
-) -> Result<Client, Failure> {
+    next: NextRead,
+) -> Result<(Client, ReadAlongside), Failure> {
     let invalid_client = |d: &str| Failure::OAuth(OAuthError::new(ErrorCode::InvalidClient, d));
     let now = state.now();
     let key = client_key(&credentials.client_id);
@@ -153,8 +157,8 @@ pub async fn authenticate(
         .throttle
         .check(&[&key], now)
         .map_err(Failure::TooManyRequests)?;
-    let client = state.store.client(&credentials.client_id).await?;
-    match (client, credentials.method, credentials.secret) {
+    let (client, alongside) = state.store.client_and(&credentials.client_id, next).await?;
+    let client = match (client, credentials.method, credentials.secret) {
         (None, _, _) => Err(invalid_client("The client is not registered.")),
         (Some(c), AuthMethod::None, _) if c.kind == ClientKind::Public => Ok(c),
         (Some(c), _, Some(_)) if c.kind == ClientKind::Public => Err(invalid_client(
@@ -178,16 +182,17 @@ pub async fn authenticate(
                 Err(invalid_client("The client secret is wrong."))
             }
         }
-    }
+    }?;
+    Ok((client, alongside))
 }
 
-/// A request about one token (RFC 7009 §2.1, RFC 7662 §2.1): the authenticated caller and the
-/// presented token.
+/// A request about one token (RFC 7009 §2.1, RFC 7662 §2.1): the authenticated caller, the
+/// presented token and what the store knows of it (read with the caller's record).
 pub async fn token_request(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Client, Secret), Failure> {
+) -> Result<(Client, Secret, Option<TokenInfo>), Failure> {
     let params = form(headers, body)?;
     let credentials = required_credentials(headers, &params)?;
     let token = params
@@ -201,6 +206,17 @@ pub async fn token_request(
             )
         })?
         .to_owned();
-    let client = authenticate(state, credentials).await?;
-    Ok((client, Secret::from_presented(token)))
+    let token = Secret::from_presented(token);
+    let hash = token.hash();
+    let (client, alongside) = authenticate(
+        state,
+        credentials,
+        NextRead::TokenInfo(hash.clone(), state.now()),
+    )
+    .await?;
+    let info = match alongside {
+        ReadAlongside::TokenInfo(info) => info,
+        _ => state.store.token_info(&hash, state.now()).await?,
+    };
+    Ok((client, token, info))
 }

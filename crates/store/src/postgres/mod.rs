@@ -904,6 +904,10 @@ impl KeyStore for PostgresStore {
     }
 }
 
+/// Two queries: a pooled connection has no cheaper way to share one snapshot.
+#[async_trait]
+impl CombinedReads for PostgresStore {}
+
 #[async_trait]
 impl OpsStore for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {

@@ -5,7 +5,7 @@ use oauthd_core::client::{Client, GrantType};
 use oauthd_core::code;
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::secret::{Secret, time_ordered_id};
-use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome};
+use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome, StoredCode};
 
 use crate::http::client_request::Failure;
 use crate::issue::{IdTokenRequest, Subject, mint};
@@ -23,6 +23,7 @@ pub(super) async fn exchange(
     state: &AppState,
     client: &Client,
     code_secret: &Secret,
+    stored: Option<StoredCode>,
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
 ) -> Result<Response, Failure> {
@@ -35,7 +36,7 @@ pub(super) async fn exchange(
     }
     let hash = code_secret.hash();
     let now = state.now();
-    let Some(stored) = state.store.code(&hash).await? else {
+    let Some(stored) = stored else {
         return Err(invalid_grant());
     };
     if stored.redeemed || stored.failed_attempts >= code::MAX_FAILED_ATTEMPTS {

@@ -10,6 +10,7 @@ use axum::response::Response;
 use oauthd_core::client::ClientKind;
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::token_request::{self, TokenGrant};
+use oauthd_store::{NextRead, ReadAlongside};
 
 use crate::http::client_request::{self, Failure};
 use crate::state::AppState;
@@ -33,7 +34,14 @@ async fn process(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     let params = client_request::form(headers, body)?;
     let credentials = client_request::credentials(headers, &params)?;
     let grant = token_request::parse_grant(&params)?;
-    let client = client_request::authenticate(state, credentials).await?;
+    // The code or refresh token is read together with the client (one read transaction).
+    let next = match &grant {
+        TokenGrant::AuthorizationCode { code, .. } => NextRead::Code(code.hash()),
+        TokenGrant::RefreshToken { refresh_token, .. } => {
+            NextRead::RefreshState(refresh_token.hash())
+        }
+    };
+    let (client, alongside) = client_request::authenticate(state, credentials, next).await?;
     if client.kind == ClientKind::ResourceServer {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -47,10 +55,15 @@ async fn process(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
             redirect_uri,
             code_verifier,
         } => {
+            let stored = match alongside {
+                ReadAlongside::Code(stored) => stored,
+                _ => state.store.code(&code.hash()).await?,
+            };
             authorization_code::exchange(
                 state,
                 &client,
                 &code,
+                stored,
                 redirect_uri.as_deref(),
                 code_verifier.as_deref(),
             )
@@ -59,6 +72,12 @@ async fn process(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
         TokenGrant::RefreshToken {
             refresh_token,
             scope,
-        } => refresh_token::refresh(state, &client, &refresh_token, scope.as_deref()).await,
+        } => {
+            let current = match alongside {
+                ReadAlongside::RefreshState(current) => current,
+                _ => state.store.refresh_state(&refresh_token.hash()).await?,
+            };
+            refresh_token::refresh(state, &client, &refresh_token, current, scope.as_deref()).await
+        }
     }
 }

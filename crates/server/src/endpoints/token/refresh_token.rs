@@ -4,7 +4,7 @@ use axum::response::Response;
 
 use oauthd_core::client::{Client, GrantType};
 use oauthd_core::error::{ErrorCode, OAuthError};
-use oauthd_core::refresh::{self, RefreshDecision};
+use oauthd_core::refresh::{self, RefreshDecision, RefreshState};
 use oauthd_core::secret::Secret;
 use oauthd_store::CasOutcome;
 
@@ -21,6 +21,7 @@ pub(super) async fn refresh(
     state: &AppState,
     client: &Client,
     token: &Secret,
+    first_read: Option<RefreshState>,
     requested_scope: Option<&str>,
 ) -> Result<Response, Failure> {
     if !client.allows(GrantType::RefreshToken) {
@@ -37,8 +38,14 @@ pub(super) async fn refresh(
     // rotation becomes the once-only grace or a reuse, a lost grace becomes a reuse, which
     // revokes the grant (RFC 9700 §4.14.2). With two rounds, concurrent duplicates that all
     // lost the grace left the grace's tokens live.
+    let mut read = Some(first_read);
     for _ in 0..3 {
-        let Some(current) = state.store.refresh_state(&hash).await? else {
+        // The first round decides on the state read with the client; later rounds re-read.
+        let current = match read.take() {
+            Some(first) => first,
+            None => state.store.refresh_state(&hash).await?,
+        };
+        let Some(current) = current else {
             return Err(invalid_grant("The refresh token is invalid."));
         };
         let decision = refresh::decide(
