@@ -137,6 +137,21 @@ fn issue(client: &Client, user: &User, pair: NewPair) -> IssueTokens {
 }
 
 /// A redeemed code's tokens: (grant id, access, refresh).
+/// A session of `user`, logged in at `NOW`, that lives until `expires_at`.
+async fn session_until(store: &DynStore, user: &User, expires_at: i64) -> Secret {
+    let sid = Secret::generate(SecretKind::Session);
+    store
+        .insert_session(&NewSession {
+            id_hash: sid.hash(),
+            user_id: user.id.clone(),
+            auth_time: NOW,
+            expires_at,
+        })
+        .await
+        .unwrap();
+    sid
+}
+
 async fn redeemed(store: &DynStore, client: &Client, user: &User) -> (String, Secret, Secret) {
     let (code, new) = new_code(client, user);
     store.insert_code(&new).await.unwrap();
@@ -247,16 +262,7 @@ pub async fn client_and_reads_alongside(store: DynStore) {
     let (code, new) = new_code(&client, &user);
     store.insert_code(&new).await.unwrap();
     let (_, access, refresh) = redeemed(&store, &client, &user).await;
-    let sid = Secret::generate(SecretKind::Session);
-    store
-        .insert_session(&NewSession {
-            id_hash: sid.hash(),
-            user_id: user.id.clone(),
-            auth_time: NOW,
-            expires_at: NOW + 100,
-        })
-        .await
-        .unwrap();
+    let sid = session_until(&store, &user, NOW + 100).await;
     let unknown = SecretHash::of("unknown");
     for client_id in ["c1", "nobody"] {
         let expected = store.client(client_id).await.unwrap();
@@ -347,16 +353,7 @@ pub async fn users_and_password_change(store: DynStore) {
         store.user_by_username("alice").await.unwrap(),
         Some(user.clone())
     );
-    let sid = Secret::generate(SecretKind::Session);
-    store
-        .insert_session(&NewSession {
-            id_hash: sid.hash(),
-            user_id: user.id.clone(),
-            auth_time: NOW,
-            expires_at: NOW + 100,
-        })
-        .await
-        .unwrap();
+    let sid = session_until(&store, &user, NOW + 100).await;
     assert!(store.set_password("alice", "$argon2id$new").await.unwrap());
     assert_eq!(
         store
@@ -380,16 +377,7 @@ pub async fn users_and_password_change(store: DynStore) {
 
 pub async fn sessions_expire(store: DynStore) {
     let (_, user) = fixture(&store).await;
-    let sid = Secret::generate(SecretKind::Session);
-    store
-        .insert_session(&NewSession {
-            id_hash: sid.hash(),
-            user_id: user.id.clone(),
-            auth_time: NOW,
-            expires_at: NOW + 100,
-        })
-        .await
-        .unwrap();
+    let sid = session_until(&store, &user, NOW + 100).await;
     let s = store.session(&sid.hash(), NOW + 99).await.unwrap().unwrap();
     assert_eq!(
         (s.user_id.as_str(), s.username.as_str(), s.auth_time),
@@ -1191,18 +1179,8 @@ pub async fn ops_and_housekeeping(store: DynStore) {
     // Three sessions that expire, one that lives.
     let mut sessions = Vec::new();
     for i in 0..4 {
-        let sid = Secret::generate(SecretKind::Session);
         let expires_at = if i < 3 { NOW + 10 } else { NOW + 1_000_000 };
-        store
-            .insert_session(&NewSession {
-                id_hash: sid.hash(),
-                user_id: user.id.clone(),
-                auth_time: NOW,
-                expires_at,
-            })
-            .await
-            .unwrap();
-        sessions.push(sid);
+        sessions.push(session_until(&store, &user, expires_at).await);
     }
     let (code, new) = new_code(&client, &user);
     store.insert_code(&new).await.unwrap();
