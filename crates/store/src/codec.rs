@@ -104,8 +104,52 @@ macro_rules! columns_for {
 }
 
 columns_for!(sqlx::postgres::PgRow, try_get, db_err);
-// A column rusqlite cannot convert is bad data, not an unreachable database.
-columns_for!(rusqlite::Row<'_>, get, corrupt);
+
+/// A SQLite row with its column names read once. rusqlite finds a column by name by asking
+/// SQLite for each column's name in turn (and checking it is UTF-8), on every lookup: decoding
+/// a 14-column row by name made about a hundred such calls (1.5 % of server CPU at c=64).
+pub(crate) struct SqliteRow<'a, 'stmt> {
+    row: &'a rusqlite::Row<'stmt>,
+    names: Vec<&'a str>,
+}
+
+impl<'a, 'stmt> SqliteRow<'a, 'stmt> {
+    pub(crate) fn new(row: &'a rusqlite::Row<'stmt>) -> Self {
+        SqliteRow {
+            row,
+            names: row.as_ref().column_names(),
+        }
+    }
+
+    fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> StoreResult<T> {
+        // As SQLite matches names: ASCII case-insensitively, the first match winning.
+        let index = self
+            .names
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(col))
+            .ok_or_else(|| corrupt(format!("no column {col:?}")))?;
+        // A column rusqlite cannot convert is bad data, not an unreachable database.
+        self.row.get(index).map_err(corrupt)
+    }
+}
+
+impl Columns for SqliteRow<'_, '_> {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        self.get(col)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.get(col)
+    }
+    fn int(&self, col: &str) -> StoreResult<i64> {
+        self.get(col)
+    }
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+        self.get(col)
+    }
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        self.get(col)
+    }
+}
 
 pub(crate) fn client_from_row(row: &impl Columns) -> StoreResult<Client> {
     let kind = row.text("kind")?;
@@ -270,4 +314,38 @@ pub(crate) fn key_from_row(row: &impl Columns) -> StoreResult<StoredKey> {
         publish_until: row.opt_int("publish_until")?,
         retired_at: row.opt_int("retired_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_columns_are_found_by_name() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut stmt = conn
+            .prepare("SELECT 'x' AS first, 7 AS Second, NULL AS third, 1 AS first")
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let row = SqliteRow::new(rows.next().unwrap().unwrap());
+        assert_eq!(
+            row.int("second").unwrap(),
+            7,
+            "as SQLite matches: any ASCII case"
+        );
+        assert_eq!(
+            row.text("first").unwrap(),
+            "x",
+            "the first of two with one name"
+        );
+        assert_eq!(row.opt_int("third").unwrap(), None);
+        assert!(
+            matches!(row.int("first"), Err(StoreError::Corrupt(_))),
+            "not a number"
+        );
+        assert!(
+            matches!(row.text("fourth"), Err(StoreError::Corrupt(_))),
+            "no such column"
+        );
+    }
 }

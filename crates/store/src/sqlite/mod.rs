@@ -15,7 +15,7 @@ use oauthd_core::scope::Scope;
 use oauthd_core::secret::SecretHash;
 
 use crate::client_cache::{self, ClientCache};
-use crate::codec::{self, corrupt};
+use crate::codec::{self, SqliteRow, corrupt};
 use crate::*;
 use engine::{Db, Location, unavailable};
 
@@ -131,7 +131,7 @@ fn client(conn: &Connection, cache: &ClientCache, client_id: &str) -> StoreResul
         conn,
         "SELECT * FROM clients WHERE client_id = ?",
         [client_id],
-        |r| codec::client_from_row(r),
+        |r| codec::client_from_row(&SqliteRow::new(r)),
     )?;
     if let Some(c) = &client {
         cache.put(version, c);
@@ -239,7 +239,7 @@ impl ClientStore for SqliteStore {
         self.db
             .read(|conn| {
                 all(conn, "SELECT * FROM clients ORDER BY client_id", |r| {
-                    codec::client_from_row(r)
+                    codec::client_from_row(&SqliteRow::new(r))
                 })
             })
             .await
@@ -306,7 +306,7 @@ impl UserStore for SqliteStore {
                     conn,
                     "SELECT * FROM users WHERE username = ?",
                     [username],
-                    |r| codec::user_from_row(r),
+                    |r| codec::user_from_row(&SqliteRow::new(r)),
                 )
             })
             .await
@@ -317,7 +317,7 @@ impl UserStore for SqliteStore {
         self.db
             .read(move |conn| {
                 one(conn, "SELECT * FROM users WHERE id = ?", [id], |r| {
-                    codec::user_from_row(r)
+                    codec::user_from_row(&SqliteRow::new(r))
                 })
             })
             .await
@@ -327,7 +327,7 @@ impl UserStore for SqliteStore {
         self.db
             .read(|conn| {
                 all(conn, "SELECT * FROM users ORDER BY username", |r| {
-                    codec::user_from_row(r)
+                    codec::user_from_row(&SqliteRow::new(r))
                 })
             })
             .await
@@ -372,7 +372,7 @@ fn session(conn: &Connection, id_hash: &SecretHash, now: UnixTime) -> StoreResul
         "SELECT s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.id_hash = ? AND s.expires_at > ?",
         params![id_hash.as_str(), now],
-        |r| codec::session_from_row(r),
+        |r| codec::session_from_row(&SqliteRow::new(r)),
     )
 }
 
@@ -484,7 +484,7 @@ impl PendingAuthorizationStore for SqliteStore {
                     conn,
                     "SELECT * FROM pending_authorizations WHERE id_hash = ? AND consumed_at IS NULL AND expires_at > ?",
                     params![id_hash.as_str(), now],
-                    |r| codec::pending_from_row(r),
+                    |r| codec::pending_from_row(&SqliteRow::new(r)),
                 )
             })
             .await
@@ -630,7 +630,7 @@ fn code(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<StoredCode>>
         conn,
         "SELECT * FROM codes WHERE hash = ?",
         [hash.as_str()],
-        |r| codec::stored_code_from_row(r),
+        |r| codec::stored_code_from_row(&SqliteRow::new(r)),
     )
 }
 
@@ -737,7 +737,7 @@ fn refresh_state(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<Ref
                     AS successor_used
          FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
         [hash.as_str()],
-        |r| codec::refresh_state_from_row(r),
+        |r| codec::refresh_state_from_row(&SqliteRow::new(r)),
     )
 }
 
@@ -938,7 +938,7 @@ fn token_info(
          LEFT JOIN signing_keys k ON k.kid = a.kid
          WHERE a.hash = ?",
         [hash.as_str()],
-        |r| codec::token_info_from_row(r, TokenKind::Access, now),
+        |r| codec::token_info_from_row(&SqliteRow::new(r), TokenKind::Access, now),
     )?;
     if access.is_some() {
         return Ok(access);
@@ -954,7 +954,7 @@ fn token_info(
          JOIN clients c ON c.client_id = g.client_id
          WHERE r.hash = ?",
         [hash.as_str()],
-        |r| codec::token_info_from_row(r, TokenKind::Refresh, now),
+        |r| codec::token_info_from_row(&SqliteRow::new(r), TokenKind::Refresh, now),
     )
 }
 
@@ -973,7 +973,7 @@ impl KeyStore for SqliteStore {
                 all(
                     conn,
                     "SELECT * FROM signing_keys ORDER BY created_at DESC, kid",
-                    |r| codec::key_from_row(r),
+                    |r| codec::key_from_row(&SqliteRow::new(r)),
                 )
             })
             .await
