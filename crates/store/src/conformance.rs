@@ -136,7 +136,6 @@ fn issue(client: &Client, user: &User, pair: NewPair) -> IssueTokens {
     }
 }
 
-/// A redeemed code's tokens: (grant id, access, refresh).
 /// A session of `user`, logged in at `NOW`, that lives until `expires_at`.
 async fn session_until(store: &DynStore, user: &User, expires_at: i64) -> Secret {
     let sid = Secret::generate(SecretKind::Session);
@@ -152,6 +151,7 @@ async fn session_until(store: &DynStore, user: &User, expires_at: i64) -> Secret
     sid
 }
 
+/// A redeemed code's tokens: (grant id, access, refresh).
 async fn redeemed(store: &DynStore, client: &Client, user: &User) -> (String, Secret, Secret) {
     let (code, new) = new_code(client, user);
     store.insert_code(&new).await.unwrap();

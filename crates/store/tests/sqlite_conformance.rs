@@ -47,3 +47,11 @@ async fn client_changes_by_hand_are_seen() {
     drop(conn);
     assert_eq!(store.client("c1").await.unwrap().unwrap().name, "Renamed");
 }
+
+/// In memory, reads queue inside the writer's transaction: the combined read must not open a
+/// transaction of its own there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_and_reads_alongside_in_memory() {
+    let store: DynStore = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+    oauthd_store::conformance::client_and_reads_alongside(store).await;
+}

@@ -35,7 +35,7 @@ async fn introspect(
     body: &[u8],
 ) -> Result<serde_json::Value, Failure> {
     // §2.1: the caller must authenticate; only APIs (resource servers) may ask.
-    let (caller, _token, info) = client_request::token_request(state, headers, body).await?;
+    let (caller, _, info) = client_request::token_request(state, headers, body).await?;
     if caller.kind != ClientKind::ResourceServer {
         return Err(OAuthError::new(
             ErrorCode::InvalidClient,

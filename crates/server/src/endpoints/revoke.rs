@@ -27,8 +27,7 @@ pub async fn handle(
 
 async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Failure> {
     // RFC 7009 §2.1: the hint only speeds up the search; we look everywhere anyway.
-    let (client, token, info) = client_request::token_request(state, headers, body).await?;
-    let hash = token.hash();
+    let (client, hash, info) = client_request::token_request(state, headers, body).await?;
     let now = state.now();
     let Some(info) = info else {
         // §2.2: an invalid token is not an error.

@@ -8,7 +8,7 @@ use axum::response::Response;
 use oauthd_core::client::{Client, ClientKind};
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::form::Params;
-use oauthd_core::secret::Secret;
+use oauthd_core::secret::{Secret, SecretHash};
 use oauthd_core::token_request::{self, AuthMethod, ClientCredentials};
 use oauthd_store::{NextRead, ReadAlongside, TokenInfo};
 
@@ -187,12 +187,12 @@ pub async fn authenticate(
 }
 
 /// A request about one token (RFC 7009 §2.1, RFC 7662 §2.1): the authenticated caller, the
-/// presented token and what the store knows of it (read with the caller's record).
+/// presented token's hash and what the store knows of it (read with the caller's record).
 pub async fn token_request(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Client, Secret, Option<TokenInfo>), Failure> {
+) -> Result<(Client, SecretHash, Option<TokenInfo>), Failure> {
     let params = form(headers, body)?;
     let credentials = required_credentials(headers, &params)?;
     let token = params
@@ -206,8 +206,7 @@ pub async fn token_request(
             )
         })?
         .to_owned();
-    let token = Secret::from_presented(token);
-    let hash = token.hash();
+    let hash = Secret::from_presented(token).hash();
     let (client, alongside) = authenticate(
         state,
         credentials,
@@ -218,5 +217,5 @@ pub async fn token_request(
         ReadAlongside::TokenInfo(info) => info,
         _ => state.store.token_info(&hash, state.now()).await?,
     };
-    Ok((client, token, info))
+    Ok((client, hash, info))
 }

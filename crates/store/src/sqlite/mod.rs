@@ -149,6 +149,9 @@ impl CombinedReads for SqliteStore {
         client_id: &str,
         next: NextRead,
     ) -> StoreResult<(Option<Client>, ReadAlongside)> {
+        if let NextRead::Nothing = next {
+            return Ok((self.client(client_id).await?, ReadAlongside::Nothing));
+        }
         let client_id = client_id.to_owned();
         let cache = self.clients.clone();
         self.db

@@ -4,7 +4,7 @@ use axum::response::Response;
 use oauthd_core::client::{Client, GrantType};
 use oauthd_core::code;
 use oauthd_core::error::{ErrorCode, OAuthError};
-use oauthd_core::secret::{Secret, time_ordered_id};
+use oauthd_core::secret::{SecretHash, time_ordered_id};
 use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome, StoredCode};
 
 use crate::http::client_request::Failure;
@@ -22,7 +22,7 @@ fn invalid_grant() -> Failure {
 pub(super) async fn exchange(
     state: &AppState,
     client: &Client,
-    code_secret: &Secret,
+    hash: &SecretHash,
     stored: Option<StoredCode>,
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
@@ -34,7 +34,6 @@ pub(super) async fn exchange(
         )
         .into());
     }
-    let hash = code_secret.hash();
     let now = state.now();
     let Some(stored) = stored else {
         return Err(invalid_grant());
@@ -59,7 +58,7 @@ pub(super) async fn exchange(
         now,
     ) {
         if e.counts_as_failed_attempt() {
-            let attempts = state.store.record_failed_attempt(&hash).await?;
+            let attempts = state.store.record_failed_attempt(hash).await?;
             tracing::warn!(client_id = %client.client_id, attempts, "PKCE verification failed for an authorization code");
         }
         return Err(e.to_oauth().into());
@@ -90,7 +89,7 @@ pub(super) async fn exchange(
         grant,
         pair: minted.pair.clone(),
     };
-    match state.store.redeem_code(&hash, now, &issue).await? {
+    match state.store.redeem_code(hash, now, &issue).await? {
         RedeemOutcome::Redeemed => {
             metrics::counter!(names::TOKENS_ISSUED, "grant" => "authorization_code").increment(1);
             Ok(minted.response())

@@ -35,10 +35,14 @@ async fn process(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     let credentials = client_request::credentials(headers, &params)?;
     let grant = token_request::parse_grant(&params)?;
     // The code or refresh token is read together with the client (one read transaction).
-    let next = match &grant {
-        TokenGrant::AuthorizationCode { code, .. } => NextRead::Code(code.hash()),
+    let (hash, next) = match &grant {
+        TokenGrant::AuthorizationCode { code, .. } => {
+            let hash = code.hash();
+            (hash.clone(), NextRead::Code(hash))
+        }
         TokenGrant::RefreshToken { refresh_token, .. } => {
-            NextRead::RefreshState(refresh_token.hash())
+            let hash = refresh_token.hash();
+            (hash.clone(), NextRead::RefreshState(hash))
         }
     };
     let (client, alongside) = client_request::authenticate(state, credentials, next).await?;
@@ -51,33 +55,30 @@ async fn process(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     }
     match grant {
         TokenGrant::AuthorizationCode {
-            code,
             redirect_uri,
             code_verifier,
+            ..
         } => {
             let stored = match alongside {
                 ReadAlongside::Code(stored) => stored,
-                _ => state.store.code(&code.hash()).await?,
+                _ => state.store.code(&hash).await?,
             };
             authorization_code::exchange(
                 state,
                 &client,
-                &code,
+                &hash,
                 stored,
                 redirect_uri.as_deref(),
                 code_verifier.as_deref(),
             )
             .await
         }
-        TokenGrant::RefreshToken {
-            refresh_token,
-            scope,
-        } => {
+        TokenGrant::RefreshToken { scope, .. } => {
             let current = match alongside {
                 ReadAlongside::RefreshState(current) => current,
-                _ => state.store.refresh_state(&refresh_token.hash()).await?,
+                _ => state.store.refresh_state(&hash).await?,
             };
-            refresh_token::refresh(state, &client, &refresh_token, current, scope.as_deref()).await
+            refresh_token::refresh(state, &client, &hash, current, scope.as_deref()).await
         }
     }
 }

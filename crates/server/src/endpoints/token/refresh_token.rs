@@ -5,7 +5,7 @@ use axum::response::Response;
 use oauthd_core::client::{Client, GrantType};
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::refresh::{self, RefreshDecision, RefreshState};
-use oauthd_core::secret::Secret;
+use oauthd_core::secret::SecretHash;
 use oauthd_store::CasOutcome;
 
 use crate::http::client_request::Failure;
@@ -20,7 +20,7 @@ fn invalid_grant(d: &str) -> Failure {
 pub(super) async fn refresh(
     state: &AppState,
     client: &Client,
-    token: &Secret,
+    hash: &SecretHash,
     first_read: Option<RefreshState>,
     requested_scope: Option<&str>,
 ) -> Result<Response, Failure> {
@@ -31,7 +31,6 @@ pub(super) async fn refresh(
         )
         .into());
     }
-    let hash = token.hash();
     let now = state.now();
     // Three rounds at most. A compare-and-set lost to a concurrent request is decided again
     // on the state that request left (its write is committed before we hear we lost): a lost
@@ -43,7 +42,7 @@ pub(super) async fn refresh(
         // The first round decides on the state read with the client; later rounds re-read.
         let current = match read.take() {
             Some(first) => first,
-            None => state.store.refresh_state(&hash).await?,
+            None => state.store.refresh_state(hash).await?,
         };
         let Some(current) = current else {
             return Err(invalid_grant("The refresh token is invalid."));
@@ -72,9 +71,9 @@ pub(super) async fn refresh(
         .await?;
         let outcome = match decision {
             RefreshDecision::Reject(e) => return Err(e.into()),
-            RefreshDecision::Rotate => state.store.rotate_refresh(&hash, now, &minted.pair).await?,
+            RefreshDecision::Rotate => state.store.rotate_refresh(hash, now, &minted.pair).await?,
             RefreshDecision::Grace => {
-                let outcome = state.store.grace_reissue(&hash, now, &minted.pair).await?;
+                let outcome = state.store.grace_reissue(hash, now, &minted.pair).await?;
                 if outcome == CasOutcome::Done {
                     tracing::info!(client_id = %client.client_id, grant_id = %current.grant_id, "refresh token reused within the grace period; successor replaced");
                 }
