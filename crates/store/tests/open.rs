@@ -14,7 +14,7 @@ async fn sqlite_urls_open_sqlite() {
         .unwrap();
     store.ping().await.unwrap();
     let (applied, known) = store.schema_version().await.unwrap();
-    assert_eq!((applied, known), (3, 3));
+    assert_eq!((applied, known), (4, 4));
 }
 
 /// A database made by the first release (schema 1) gains the later migrations when opened,
@@ -42,7 +42,7 @@ async fn a_version_1_sqlite_database_is_upgraded_in_place() {
     let store = oauthd_store::open(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), (3, 3));
+    assert_eq!(store.schema_version().await.unwrap(), (4, 4));
     assert!(store.user_by_username("alice").await.unwrap().is_some());
     // The client counter starts with the upgrade: a client from before is found, and a change
     // to it is seen.
@@ -51,14 +51,24 @@ async fn a_version_1_sqlite_database_is_upgraded_in_place() {
     assert_eq!(store.client("app").await.unwrap(), None);
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let has_index: i64 = conn
+    let index: String = conn
         .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'codes_grant'",
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'codes_grant'",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(has_index, 1);
+    assert!(index.ends_with("WHERE grant_id IS NOT NULL"), "{index}");
+    // What the cascade from a deleted grant runs: a search by the (partial) index, not a scan
+    // of every stored code.
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT rowid FROM codes WHERE grant_id = ?",
+            ["g1"],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("INDEX codes_grant (grant_id=?)"), "{plan}");
 }
 
 #[tokio::test]

@@ -15,6 +15,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_client_changes.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_partial_codes_grant.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
