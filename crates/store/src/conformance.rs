@@ -242,7 +242,7 @@ pub async fn client_changes_elsewhere_are_seen(here: DynStore, elsewhere: DynSto
     let mut again = sample_client("c1");
     again.name = "Re-created".into();
     elsewhere.insert_client(&again).await.unwrap();
-    assert_eq!(here.client("c1").await.unwrap(), Some(again));
+    assert_eq!(here.client("c1").await.unwrap(), Some(again.clone()));
     // A change to another client also counts: nothing stale is served for this one.
     elsewhere.insert_client(&sample_client("c2")).await.unwrap();
     assert_eq!(here.client("c1").await.unwrap().unwrap().name, "Re-created");
@@ -253,6 +253,31 @@ pub async fn client_changes_elsewhere_are_seen(here: DynStore, elsewhere: DynSto
     }
     assert!(elsewhere.delete_client("c1").await.unwrap());
     assert_eq!(with_code().await.unwrap().0, None);
+    // The same when the next read finds its row (the counter may then come back with it).
+    let user = User {
+        id: random_id(),
+        username: "bob".into(),
+        password_hash: "$argon2id$x".into(),
+        email: None,
+        display_name: None,
+        created_at: NOW,
+    };
+    here.insert_user(&user).await.unwrap();
+    let sid = session_until(&here, &user, NOW + 100).await;
+    let with_session = || here.client_and("c1", NextRead::Session(sid.hash(), NOW));
+    elsewhere.insert_client(&again).await.unwrap();
+    for _ in 0..2 {
+        let (c, read) = with_session().await.unwrap();
+        assert_eq!(c.unwrap().name, "Re-created");
+        assert!(matches!(read, ReadAlongside::Session(Some(_))));
+    }
+    assert!(elsewhere.delete_client("c1").await.unwrap());
+    let (c, read) = with_session().await.unwrap();
+    assert_eq!(
+        c, None,
+        "a client deleted elsewhere is not served from the cache"
+    );
+    assert!(matches!(read, ReadAlongside::Session(Some(_))));
 }
 
 /// A client and the request's next read, together: each what its own lookup gives, for every
