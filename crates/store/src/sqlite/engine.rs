@@ -354,7 +354,6 @@ fn checkpoint_loop(path: &std::path::Path, commits: &AtomicU64, stop: &mpsc::Rec
 }
 
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
-    super::wakeups::defer_wakeups();
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     // Ends when every sender (the store) is gone.
     while let Ok(first) = queue.recv() {
@@ -364,7 +363,6 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, commits: &A
             // Woken by a single job: let the request threads run first, so the jobs they
             // are about to send share this commit. On a busy core this halves the commits,
             // fsyncs and thread switches per job; with nothing else to run it costs nothing.
-            // (Where the writer runs as SCHED_BATCH, see wakeups.rs, it seldom gets here.)
             std::thread::yield_now();
             drain(&queue, &mut batch);
         }

@@ -3,7 +3,6 @@
 //! one writer thread that commits concurrent requests together ([`engine`]).
 mod engine;
 mod migrate;
-mod wakeups;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Params, Row, params};
