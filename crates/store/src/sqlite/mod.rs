@@ -1,6 +1,7 @@
 //! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, so a
 //! committed token survives power loss before it is handed to a client. Writes go through
 //! one writer thread that commits concurrent requests together ([`engine`]).
+mod answer;
 mod engine;
 mod migrate;
 
