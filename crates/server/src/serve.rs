@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::passwords::Passwords;
 use crate::routes;
-use crate::state::{AppState, Policy};
+use crate::state::{AppState, Policy, Shared};
 use crate::throttle::LoginThrottle;
 use oauthd_core::key_sealing::Kek;
 
@@ -104,7 +104,7 @@ pub fn state(
 ) -> AppState {
     // Install the metrics recorder before anything counts.
     crate::ops::prometheus();
-    AppState {
+    AppState::new(Shared {
         keys,
         store,
         policy: Arc::new(Policy {
@@ -123,7 +123,7 @@ pub fn state(
             config.client_requests_per_second,
         )),
         passwords: Arc::new(Passwords::default()),
-    }
+    })
 }
 
 /// The largest request head (request line and headers) read; larger ones get 431.

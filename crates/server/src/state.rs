@@ -24,8 +24,27 @@ pub struct Policy {
     pub header_read_timeout: std::time::Duration,
 }
 
+/// What every handler shares, behind one `Arc`: axum clones the state for each extractor
+/// and middleware of every request, and one reference count is cheaper to bump and drop
+/// than seven (dropping the seven showed in the c=8 profile).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub policy: Arc<Policy>,
     pub clock: Arc<dyn Clock>,
@@ -35,7 +54,7 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
 }
 
-impl AppState {
+impl Shared {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
