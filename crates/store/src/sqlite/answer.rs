@@ -198,16 +198,29 @@ mod tests {
         Pin::new(answer).poll(&mut Context::from_waker(waker))
     }
 
+    /// The callers' slots, their answers, and the wakers each was polled with.
+    type Callers = (
+        Vec<Arc<Slot<u32>>>,
+        Vec<Answer<u32>>,
+        Vec<(Arc<Count>, Waker)>,
+    );
+
+    /// `n` callers, each polled once, so each waits with a counting waker of its own.
+    fn waiting_callers(n: usize) -> Callers {
+        let slots: Vec<Arc<Slot<u32>>> = (0..n).map(|_| Slot::new()).collect();
+        let mut answers: Vec<Answer<u32>> = slots.iter().map(|s| Answer(s.clone())).collect();
+        let counters: Vec<(Arc<Count>, Waker)> = (0..n).map(|_| counter()).collect();
+        for (a, (_, w)) in answers.iter_mut().zip(&counters) {
+            assert!(poll(a, w).is_pending());
+        }
+        (slots, answers, counters)
+    }
+
     /// Three callers wait; the writer wakes the first only, and the first, once polled,
     /// wakes the other two; each gets its own outcome.
     #[test]
     fn one_wake_per_batch_and_the_first_caller_relays_it() {
-        let slots: Vec<Arc<Slot<u32>>> = (0..3).map(|_| Slot::new()).collect();
-        let mut answers: Vec<Answer<u32>> = slots.iter().map(|s| Answer(s.clone())).collect();
-        let counters: Vec<(Arc<Count>, Waker)> = (0..3).map(|_| counter()).collect();
-        for (a, (_, w)) in answers.iter_mut().zip(&counters) {
-            assert!(poll(a, w).is_pending());
-        }
+        let (slots, mut answers, counters) = waiting_callers(3);
         let waiting: Vec<Waiting> = slots
             .iter()
             .enumerate()
@@ -236,12 +249,7 @@ mod tests {
     /// others, so none waits forever.
     #[test]
     fn a_cancelled_first_caller_passes_the_relay_on_as_it_is_dropped() {
-        let slots: Vec<Arc<Slot<u32>>> = (0..2).map(|_| Slot::new()).collect();
-        let mut answers: Vec<Answer<u32>> = slots.iter().map(|s| Answer(s.clone())).collect();
-        let counters: Vec<(Arc<Count>, Waker)> = (0..2).map(|_| counter()).collect();
-        for (a, (_, w)) in answers.iter_mut().zip(&counters) {
-            assert!(poll(a, w).is_pending());
-        }
+        let (slots, mut answers, counters) = waiting_callers(2);
         wake(
             slots
                 .iter()
@@ -261,12 +269,7 @@ mod tests {
     /// outcome is not stored) and the next caller gets the wake and the relay.
     #[test]
     fn a_caller_gone_before_the_commit_is_skipped() {
-        let slots: Vec<Arc<Slot<u32>>> = (0..3).map(|_| Slot::new()).collect();
-        let mut answers: Vec<Answer<u32>> = slots.iter().map(|s| Answer(s.clone())).collect();
-        let counters: Vec<(Arc<Count>, Waker)> = (0..3).map(|_| counter()).collect();
-        for (a, (_, w)) in answers.iter_mut().zip(&counters) {
-            assert!(poll(a, w).is_pending());
-        }
+        let (slots, mut answers, counters) = waiting_callers(3);
         drop(answers.remove(0));
         let waiting: Vec<Waiting> = slots
             .iter()
