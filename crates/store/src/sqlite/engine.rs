@@ -20,7 +20,9 @@
 //! wakes the writer. So the writes the request thread was about to queue join the same
 //! commit, and the writer (a normal-priority thread, which preempts the thread that wakes
 //! it) runs when that thread has nothing left to do, not in the middle of its work. Outside a
-//! runtime the yield returns at once. A caller cancelled while yielding still wakes it.
+//! runtime the yield returns at once. A caller cancelled while yielding still wakes it; one
+//! whose future is never polled again nor dropped does not, and the writer then finds the
+//! queued jobs by itself within `OWED_WAKE_BOUND`.
 //! The writer has a normal priority so that it is not kept waiting behind a thread hashing a
 //! password (Argon2): `SCHED_BATCH`, which deferred it the same way, made token requests
 //! wait 15 ms during logins. After the commit the writer wakes one caller per batch, who
@@ -57,6 +59,10 @@ const WAL_BACKSTOP_PAGES: i64 = 100_000;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Prepared statements kept per connection: every statement the store uses, with room.
 const STATEMENT_CACHE: usize = 96;
+/// The longest a queued job waits for the wake a caller owes the writer. A caller's future
+/// that is polled once and then neither polled again nor dropped never wakes it; the writer
+/// then looks at its queue by itself after this long, so no write waits forever.
+const OWED_WAKE_BOUND: Duration = Duration::from_millis(100);
 
 /// Where the database lives.
 #[derive(Debug, Clone)]
@@ -280,8 +286,17 @@ impl Queue {
         let mut state = self.lock();
         while wait && state.jobs.is_empty() && !state.closed {
             state.asleep = true;
-            state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            let (woken, waited) = self
+                .wake
+                .wait_timeout(state, OWED_WAKE_BOUND)
+                .unwrap_or_else(|e| e.into_inner());
+            state = woken;
             state.asleep = false;
+            if waited.timed_out() && !state.jobs.is_empty() {
+                // The caller who owed the wake is not coming: the next callers wake it.
+                tracing::warn!("a SQLite write waited for a wake-up that never came");
+                state.wake_owed = false;
+            }
         }
         let n = state.jobs.len().min(MAX_BATCH - batch.len());
         batch.extend(state.jobs.drain(..n));
@@ -868,6 +883,33 @@ mod tests {
             2,
             "the cancelled write stands"
         );
+    }
+
+    /// A caller whose future is polled once and then neither polled again nor dropped never
+    /// wakes the writer: its write and the ones queued after it still commit, within the
+    /// bound, and later callers wake the writer as usual.
+    #[tokio::test]
+    async fn a_wake_that_never_comes_delays_writes_by_the_bound_only() {
+        use std::task::{Context, Waker};
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = file_db(&dir, "f.db").await;
+        writer_asleep(&db).await;
+        let mut stuck = Box::pin(db.write(insert("stuck")));
+        assert!(
+            stuck
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
+        );
+        std::mem::forget(stuck);
+        let next = tokio::time::timeout(Duration::from_secs(10), db.write(insert("next")));
+        assert_eq!(next.await.expect("the writer woke by itself").unwrap(), 1);
+        assert!(
+            !db.jobs.lock().wake_owed,
+            "later callers wake the writer again"
+        );
+        db.write(insert("after")).await.unwrap();
+        assert_eq!(db.read(count).await.unwrap(), 3);
     }
 
     /// A WAL left behind by an earlier process (here: copied while another connection kept it
