@@ -55,8 +55,8 @@ pub fn clients() -> Vec<Client> {
 }
 
 /// A loopback IP literal http URI split into (host, port digits, rest), parsed byte by byte:
-/// `http://` then `127.0.0.1` or `[::1]`, then optionally `:` and 1 to 5 ASCII digits, then
-/// nothing or a path, query or fragment.
+/// `http://` then `127.0.0.1` or `[::1]`, then optionally `:` and 1 to 5 ASCII digits naming a
+/// real TCP port (1 to 65535, the product's rule), then nothing or a path, query or fragment.
 pub fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
     let after_scheme = uri.strip_prefix("http://")?;
     let host_len = if after_scheme.starts_with("127.0.0.1") {
@@ -72,6 +72,12 @@ pub fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
     if let Some(after_colon) = rest.strip_prefix(':') {
         let n = after_colon.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 || n > 5 {
+            return None;
+        }
+        // Port 0 and ports over 65535 name nothing a browser can reach (found by the CI
+        // fuzz run: 68039 counted as a variant here, and the product rightly refused it).
+        let value: u32 = after_colon[..n].parse().ok()?;
+        if !(1..=65535).contains(&value) {
             return None;
         }
         port = Some(&after_colon[..n]);
