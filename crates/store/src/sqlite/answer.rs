@@ -42,6 +42,8 @@ pub(super) struct Waiting {
 trait Relay: Send + Sync {
     /// Give the caller the wakers it must wake; back if the caller has gone away.
     fn take_over(&self, others: Vec<Waker>) -> Result<(), Vec<Waker>>;
+    /// The wakers the caller has not passed on yet.
+    fn take_back(&self) -> Vec<Waker>;
 }
 
 impl<R> Slot<R> {
@@ -87,6 +89,10 @@ impl<R: Send> Relay for Slot<R> {
         state.relay.extend(others);
         Ok(())
     }
+
+    fn take_back(&self) -> Vec<Waker> {
+        std::mem::take(&mut self.lock().relay)
+    }
 }
 
 /// The writer's side of a slot. Dropped unfilled (the writer thread died), it answers that
@@ -116,18 +122,36 @@ impl<R: Send + 'static> Drop for Reply<R> {
 }
 
 /// Wake the callers of a committed batch: the first one directly, the others through it.
-pub(super) fn wake(mut waiting: Vec<Waiting>) {
+///
+/// Returns what was handed to the first caller, if anyone else was waiting: the writer takes
+/// back what has not been passed on by its next commit, or after `RELAY_BOUND` with nothing
+/// to commit, and wakes those callers itself. So a first caller whose future is not polled
+/// again (its task busy elsewhere, or holding the future unpolled) delays the others by that
+/// much at most.
+pub(super) fn wake(mut waiting: Vec<Waiting>) -> Option<Handover> {
     waiting.reverse();
     while let Some(first) = waiting.pop() {
         let others: Vec<Waker> = waiting.drain(..).map(|w| w.waker).collect();
+        let handed = !others.is_empty();
         match first.slot.take_over(others) {
             Ok(()) => {
                 first.waker.wake();
-                return;
+                return handed.then_some(Handover(first.slot));
             }
             // The first caller went away in between: wake the others from here.
             Err(others) => others.into_iter().for_each(Waker::wake),
         }
+    }
+    None
+}
+
+/// A relay handed to a caller. Dropping it takes the relay back: the callers its holder has
+/// not woken yet are woken from the dropping thread.
+pub(super) struct Handover(Arc<dyn Relay>);
+
+impl Drop for Handover {
+    fn drop(&mut self) {
+        self.0.take_back().into_iter().for_each(Waker::wake);
     }
 }
 
@@ -226,7 +250,7 @@ mod tests {
             .enumerate()
             .filter_map(|(i, s)| Reply::new(s).fill(Ok(i as u32)))
             .collect();
-        wake(waiting);
+        let _relay = wake(waiting);
         let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
         assert_eq!(wakes, [1, 0, 0], "the writer woke the first caller only");
         assert!(matches!(
@@ -250,7 +274,7 @@ mod tests {
     #[test]
     fn a_cancelled_first_caller_passes_the_relay_on_as_it_is_dropped() {
         let (slots, mut answers, counters) = waiting_callers(2);
-        wake(
+        let _relay = wake(
             slots
                 .iter()
                 .filter_map(|s| Reply::new(s).fill(Ok(7)))
@@ -276,7 +300,7 @@ mod tests {
             .filter_map(|s| Reply::new(s).fill(Ok(1)))
             .collect();
         assert_eq!(waiting.len(), 2);
-        wake(waiting);
+        let _relay = wake(waiting);
         let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
         assert_eq!(wakes, [0, 1, 0]);
         assert!(poll(&mut answers[0], &counters[1].1).is_ready());
@@ -293,6 +317,31 @@ mod tests {
         let (c, w) = counter();
         assert!(matches!(poll(&mut answer, &w), Poll::Ready(Ok(3))));
         assert_eq!(woken(&c), 0);
+    }
+
+    /// A first caller that is woken but not polled again: the writer takes the relay back and
+    /// wakes the others itself; when the first caller is polled at last, it wakes no one twice.
+    #[test]
+    fn a_relay_not_passed_on_is_taken_back() {
+        let (slots, mut answers, counters) = waiting_callers(3);
+        let handover = wake(
+            slots
+                .iter()
+                .filter_map(|s| Reply::new(s).fill(Ok(5)))
+                .collect(),
+        )
+        .expect("others were waiting");
+        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
+        assert_eq!(wakes, [1, 0, 0]);
+        drop(handover);
+        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
+        assert_eq!(wakes, [1, 1, 1], "the writer woke the other two");
+        assert!(matches!(
+            poll(&mut answers[0], &counters[0].1),
+            Poll::Ready(Ok(5))
+        ));
+        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
+        assert_eq!(wakes, [1, 1, 1], "nobody woken twice");
     }
 
     /// A job dropped unanswered (its writer thread died) answers an error and wakes its
