@@ -54,10 +54,10 @@ pub fn clients() -> Vec<Client> {
     ]
 }
 
-/// A loopback IP literal http URI split into (host, port digits, rest), parsed byte by byte:
+/// A loopback IP literal http URI split into (host, rest after the port), parsed byte by byte:
 /// `http://` then `127.0.0.1` or `[::1]`, then optionally `:` and 1 to 5 ASCII digits naming a
 /// real TCP port (1 to 65535, the product's rule), then nothing or a path, query or fragment.
-pub fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
+fn split_loopback(uri: &str) -> Option<(&str, &str)> {
     let after_scheme = uri.strip_prefix("http://")?;
     let host_len = if after_scheme.starts_with("127.0.0.1") {
         9
@@ -68,7 +68,6 @@ pub fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
     };
     let host = &after_scheme[..host_len];
     let mut rest = &after_scheme[host_len..];
-    let mut port = None;
     if let Some(after_colon) = rest.strip_prefix(':') {
         let n = after_colon.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 || n > 5 {
@@ -80,11 +79,10 @@ pub fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
         if !(1..=65535).contains(&value) {
             return None;
         }
-        port = Some(&after_colon[..n]);
         rest = &after_colon[n..];
     }
     match rest.bytes().next() {
-        None | Some(b'/' | b'?' | b'#') => Some((host, port, rest)),
+        None | Some(b'/' | b'?' | b'#') => Some((host, rest)),
         _ => None,
     }
 }
@@ -92,7 +90,7 @@ pub fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
 /// Are `a` and `b` the same loopback IP literal http URI, differing at most in the port?
 pub fn loopback_port_variant(a: &str, b: &str) -> bool {
     match (split_loopback(a), split_loopback(b)) {
-        (Some((ha, _, ra)), Some((hb, _, rb))) => ha == hb && ra == rb,
+        (Some((ha, ra)), Some((hb, rb))) => ha == hb && ra == rb,
         _ => false,
     }
 }

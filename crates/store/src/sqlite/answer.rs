@@ -21,15 +21,19 @@ pub(super) struct Slot<R> {
 }
 
 struct SlotState<R> {
-    outcome: Option<StoreResult<R>>,
+    outcome: Outcome<R>,
     /// The caller's task, while it waits.
     waker: Option<Waker>,
-    /// Set once the outcome is stored, so a later `fill` (there is none) cannot overwrite it.
-    filled: bool,
     /// The caller went away: nobody reads `outcome`, nor passes `relay` on.
     gone: bool,
     /// Other callers of the same batch, for this one to wake.
     relay: Vec<Waker>,
+}
+
+enum Outcome<R> {
+    Awaited,
+    Stored(StoreResult<R>),
+    Read,
 }
 
 /// A caller whose outcome is stored and who still has to be woken.
@@ -50,9 +54,8 @@ impl<R> Slot<R> {
     pub(super) fn new() -> Arc<Slot<R>> {
         Arc::new(Slot {
             state: Mutex::new(SlotState {
-                outcome: None,
+                outcome: Outcome::Awaited,
                 waker: None,
-                filled: false,
                 gone: false,
                 relay: Vec::new(),
             }),
@@ -65,13 +68,13 @@ impl<R> Slot<R> {
 }
 
 impl<R: Send + 'static> Slot<R> {
+    /// Called once per slot, by its `Reply`.
     fn fill(self: &Arc<Self>, outcome: StoreResult<R>) -> Option<Waiting> {
         let mut state = self.lock();
-        if state.gone || state.filled {
+        if state.gone {
             return None;
         }
-        state.filled = true;
-        state.outcome = Some(outcome);
+        state.outcome = Outcome::Stored(outcome);
         let waker = state.waker.take()?;
         Some(Waiting {
             waker,
@@ -128,10 +131,10 @@ impl<R: Send + 'static> Drop for Reply<R> {
 /// to commit, and wakes those callers itself. So a first caller whose future is not polled
 /// again (its task busy elsewhere, or holding the future unpolled) delays the others by that
 /// much at most.
-pub(super) fn wake(mut waiting: Vec<Waiting>) -> Option<Handover> {
-    waiting.reverse();
-    while let Some(first) = waiting.pop() {
-        let others: Vec<Waker> = waiting.drain(..).map(|w| w.waker).collect();
+pub(super) fn wake(waiting: Vec<Waiting>) -> Option<Handover> {
+    let mut waiting = waiting.into_iter();
+    while let Some(first) = waiting.next() {
+        let others: Vec<Waker> = waiting.by_ref().map(|w| w.waker).collect();
         let handed = !others.is_empty();
         match first.slot.take_over(others) {
             Ok(()) => {
@@ -164,12 +167,13 @@ impl<R> Future for Answer<R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StoreResult<R>> {
         let mut state = self.0.lock();
         let relay = std::mem::take(&mut state.relay);
-        let poll = match state.outcome.take() {
-            Some(outcome) => Poll::Ready(outcome),
-            None if state.filled => Poll::Ready(Err(StoreError::Unavailable(
+        let poll = match std::mem::replace(&mut state.outcome, Outcome::Read) {
+            Outcome::Stored(outcome) => Poll::Ready(outcome),
+            Outcome::Read => Poll::Ready(Err(StoreError::Unavailable(
                 "the answer to a database write was read twice".into(),
             ))),
-            None => {
+            Outcome::Awaited => {
+                state.outcome = Outcome::Awaited;
                 match &mut state.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     w => *w = Some(cx.waker().clone()),
@@ -240,6 +244,19 @@ mod tests {
         (slots, answers, counters)
     }
 
+    /// The writer's side of a commit: every slot filled with `value`; the callers to wake.
+    fn fill_all(slots: &[Arc<Slot<u32>>], value: u32) -> Vec<Waiting> {
+        slots
+            .iter()
+            .filter_map(|s| Reply::new(s).fill(Ok(value)))
+            .collect()
+    }
+
+    /// How often each caller has been woken so far.
+    fn wakes(counters: &[(Arc<Count>, Waker)]) -> Vec<usize> {
+        counters.iter().map(|(c, _)| woken(c)).collect()
+    }
+
     /// Three callers wait; the writer wakes the first only, and the first, once polled,
     /// wakes the other two; each gets its own outcome.
     #[test]
@@ -251,14 +268,20 @@ mod tests {
             .filter_map(|(i, s)| Reply::new(s).fill(Ok(i as u32)))
             .collect();
         let _relay = wake(waiting);
-        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
-        assert_eq!(wakes, [1, 0, 0], "the writer woke the first caller only");
+        assert_eq!(
+            wakes(&counters),
+            [1, 0, 0],
+            "the writer woke the first caller only"
+        );
         assert!(matches!(
             poll(&mut answers[0], &counters[0].1),
             Poll::Ready(Ok(0))
         ));
-        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
-        assert_eq!(wakes, [1, 1, 1], "the first caller woke the others");
+        assert_eq!(
+            wakes(&counters),
+            [1, 1, 1],
+            "the first caller woke the others"
+        );
         assert!(matches!(
             poll(&mut answers[1], &counters[1].1),
             Poll::Ready(Ok(1))
@@ -274,12 +297,7 @@ mod tests {
     #[test]
     fn a_cancelled_first_caller_passes_the_relay_on_as_it_is_dropped() {
         let (slots, mut answers, counters) = waiting_callers(2);
-        let _relay = wake(
-            slots
-                .iter()
-                .filter_map(|s| Reply::new(s).fill(Ok(7)))
-                .collect(),
-        );
+        let _relay = wake(fill_all(&slots, 7));
         assert_eq!(woken(&counters[1].0), 0);
         drop(answers.remove(0));
         assert_eq!(woken(&counters[1].0), 1);
@@ -295,14 +313,10 @@ mod tests {
     fn a_caller_gone_before_the_commit_is_skipped() {
         let (slots, mut answers, counters) = waiting_callers(3);
         drop(answers.remove(0));
-        let waiting: Vec<Waiting> = slots
-            .iter()
-            .filter_map(|s| Reply::new(s).fill(Ok(1)))
-            .collect();
+        let waiting = fill_all(&slots, 1);
         assert_eq!(waiting.len(), 2);
         let _relay = wake(waiting);
-        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
-        assert_eq!(wakes, [0, 1, 0]);
+        assert_eq!(wakes(&counters), [0, 1, 0]);
         assert!(poll(&mut answers[0], &counters[1].1).is_ready());
         assert_eq!(woken(&counters[2].0), 1);
     }
@@ -324,24 +338,15 @@ mod tests {
     #[test]
     fn a_relay_not_passed_on_is_taken_back() {
         let (slots, mut answers, counters) = waiting_callers(3);
-        let handover = wake(
-            slots
-                .iter()
-                .filter_map(|s| Reply::new(s).fill(Ok(5)))
-                .collect(),
-        )
-        .expect("others were waiting");
-        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
-        assert_eq!(wakes, [1, 0, 0]);
+        let handover = wake(fill_all(&slots, 5)).expect("others were waiting");
+        assert_eq!(wakes(&counters), [1, 0, 0]);
         drop(handover);
-        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
-        assert_eq!(wakes, [1, 1, 1], "the writer woke the other two");
+        assert_eq!(wakes(&counters), [1, 1, 1], "the writer woke the other two");
         assert!(matches!(
             poll(&mut answers[0], &counters[0].1),
             Poll::Ready(Ok(5))
         ));
-        let wakes: Vec<usize> = counters.iter().map(|(c, _)| woken(c)).collect();
-        assert_eq!(wakes, [1, 1, 1], "nobody woken twice");
+        assert_eq!(wakes(&counters), [1, 1, 1], "nobody woken twice");
     }
 
     /// A job dropped unanswered (its writer thread died) answers an error and wakes its

@@ -39,7 +39,7 @@ use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -140,11 +140,6 @@ trait Job: Send {
     fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>) -> Option<Waiting>;
 }
 
-/// Where a job's caller waits for its answer.
-trait Replies<R: Send + 'static> {
-    fn set_reply(&mut self, reply: Reply<R>);
-}
-
 fn run_guarded<R>(work: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
     std::panic::catch_unwind(AssertUnwindSafe(work))
         .unwrap_or_else(|_| Err(StoreError::Unavailable("a database write panicked".into())))
@@ -153,13 +148,7 @@ fn run_guarded<R>(work: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
 struct WriteJob<F, R: Send + 'static> {
     work: F,
     outcome: Option<StoreResult<R>>,
-    reply: Option<Reply<R>>,
-}
-
-impl<F, R: Send + 'static> Replies<R> for WriteJob<F, R> {
-    fn set_reply(&mut self, reply: Reply<R>) {
-        self.reply = Some(reply);
-    }
+    reply: Reply<R>,
 }
 
 impl<F, R> Job for WriteJob<F, R>
@@ -185,13 +174,7 @@ where
 struct ReadJob<F, R: Send + 'static> {
     work: Option<F>,
     outcome: Option<StoreResult<R>>,
-    reply: Option<Reply<R>>,
-}
-
-impl<F, R: Send + 'static> Replies<R> for ReadJob<F, R> {
-    fn set_reply(&mut self, reply: Reply<R>) {
-        self.reply = Some(reply);
-    }
+    reply: Reply<R>,
 }
 
 impl<F, R> Job for ReadJob<F, R>
@@ -213,23 +196,21 @@ where
 
 /// Store a job's answer once the batch's fate is known; the caller to wake, if it waits.
 fn settle<R: Send + 'static>(
-    reply: Option<Reply<R>>,
+    reply: Reply<R>,
     outcome: Option<StoreResult<R>>,
     commit: Result<(), &rusqlite::Error>,
 ) -> Option<Waiting> {
-    {
-        let outcome = match (outcome, commit) {
-            // A failed job keeps its own error whatever happened to the batch.
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(r)), Ok(())) => Ok(r),
-            (Some(Ok(_)), Err(e)) | (None, Err(e)) => Err(StoreError::Unavailable(
-                format!("the transaction could not be committed: {e}").into(),
-            )),
-            (None, Ok(())) => Err(StoreError::Unavailable("the write did not run".into())),
-        };
-        // The caller may have gone away (request cancelled); the write stands regardless.
-        reply?.fill(outcome)
-    }
+    let outcome = match (outcome, commit) {
+        // A failed job keeps its own error whatever happened to the batch.
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(r)), Ok(())) => Ok(r),
+        (Some(Ok(_)), Err(e)) | (None, Err(e)) => Err(StoreError::Unavailable(
+            format!("the transaction could not be committed: {e}").into(),
+        )),
+        (None, Ok(())) => Err(StoreError::Unavailable("the write did not run".into())),
+    };
+    // The caller may have gone away (request cancelled); the write stands regardless.
+    reply.fill(outcome)
 }
 
 /// Jobs waiting for the writer thread, and whether it needs waking.
@@ -247,10 +228,9 @@ struct QueueState {
     asleep: bool,
     /// A caller has taken it upon itself to wake the writer after its yield.
     wake_owed: bool,
-    /// The store is gone: the writer finishes what is queued and stops.
+    /// No job is taken any more: the store is gone (the writer finishes what is queued and
+    /// stops), or the writer thread has ended (nothing queued would ever run).
     closed: bool,
-    /// The writer thread has ended: nothing queued would ever run.
-    stopped: bool,
 }
 
 impl QueueState {
@@ -262,14 +242,14 @@ impl QueueState {
 }
 
 impl Queue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queue a job; `true` when the caller must wake the writer (see the module's doc).
     fn push(&self, job: Box<dyn Job>) -> bool {
         let mut state = self.lock();
-        if state.stopped {
+        if state.closed {
             drop(state);
             // Answers its caller that the writer has stopped.
             drop(job);
@@ -299,14 +279,9 @@ impl Queue {
     fn take(&self, batch: &mut Vec<Box<dyn Job>>, wait: bool) -> bool {
         let mut state = self.lock();
         while wait && state.jobs.is_empty() && !state.closed {
-            state.asleep = true;
-            let (woken, waited) = self
-                .wake
-                .wait_timeout(state, OWED_WAKE_BOUND)
-                .unwrap_or_else(|e| e.into_inner());
-            state = woken;
-            state.asleep = false;
-            if waited.timed_out() && !state.jobs.is_empty() {
+            let timed_out;
+            (state, timed_out) = self.sleep(state, OWED_WAKE_BOUND);
+            if timed_out && !state.jobs.is_empty() {
                 // The caller who owed the wake is not coming: the next callers wake it.
                 tracing::warn!("a SQLite write waited for a wake-up that never came");
                 state.wake_owed = false;
@@ -320,15 +295,24 @@ impl Queue {
     fn wait_for_jobs(&self, timeout: Duration) -> bool {
         let mut state = self.lock();
         if state.jobs.is_empty() && !state.closed {
-            state.asleep = true;
-            state = self
-                .wake
-                .wait_timeout(state, timeout)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            state.asleep = false;
+            state = self.sleep(state, timeout).0;
         }
         !state.jobs.is_empty() || state.closed
+    }
+
+    /// Sleep as the writer until a caller wakes it or `timeout` passes; whether it timed out.
+    fn sleep<'a>(
+        &self,
+        mut state: MutexGuard<'a, QueueState>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, QueueState>, bool) {
+        state.asleep = true;
+        let (mut state, waited) = self
+            .wake
+            .wait_timeout(state, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+        state.asleep = false;
+        (state, waited.timed_out())
     }
 
     /// Wait up to `linger` for a caller to wake the writer, then add what is queued.
@@ -338,14 +322,14 @@ impl Queue {
     }
 }
 
-/// Marks the queue stopped when the writer thread ends, however it ends, and drops what is
+/// Closes the queue when the writer thread ends, however it ends, and drops what is
 /// queued: each dropped job answers its caller that the writer has stopped.
 struct WriterGone<'a>(&'a Queue);
 
 impl Drop for WriterGone<'_> {
     fn drop(&mut self) {
         let mut state = self.0.lock();
-        state.stopped = true;
+        state.closed = true;
         let orphans = std::mem::take(&mut state.jobs);
         drop(state);
         drop(orphans);
@@ -442,22 +426,22 @@ impl Db {
         F: Fn(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.enqueue(WriteJob {
+        self.enqueue(|reply| WriteJob {
             work,
             outcome: None,
-            reply: None,
+            reply,
         })
         .await
     }
 
-    async fn enqueue<J, R>(&self, mut job: J) -> StoreResult<R>
+    /// Queue the job `make` builds around its reply, and wait for its answer.
+    async fn enqueue<J, R>(&self, make: impl FnOnce(Reply<R>) -> J) -> StoreResult<R>
     where
-        J: Job + Replies<R> + 'static,
+        J: Job + 'static,
         R: Send + 'static,
     {
         let slot = Slot::new();
-        job.set_reply(Reply::new(&slot));
-        if self.jobs.push(Box::new(job)) {
+        if self.jobs.push(Box::new(make(Reply::new(&slot)))) {
             let _wake = WakeWriter(&self.jobs);
             tokio::task::yield_now().await;
         }
@@ -472,10 +456,10 @@ impl Db {
     {
         let Location::File(_) = self.location else {
             return self
-                .enqueue(ReadJob {
+                .enqueue(|reply| ReadJob {
                     work: Some(work),
                     outcome: None,
-                    reply: None,
+                    reply,
                 })
                 .await;
         };
@@ -531,17 +515,17 @@ impl Drop for Db {
 /// 2 KiB frames only partly cover 4 KiB file pages, which are then read back from disk.
 fn truncate_leftover_wal(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::ZERO)?;
-    let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+    let checkpoint = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
         r.get::<_, i64>(0)
     });
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    match busy {
-        Ok(0) => {}
-        Ok(_) => tracing::debug!("the SQLite WAL is in use by another process; not truncated"),
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
-            tracing::debug!("the SQLite WAL is in use by another process; not truncated");
-        }
+    let busy = match checkpoint {
+        Ok(busy) => busy != 0,
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => true,
         Err(e) => return Err(e),
+    };
+    if busy {
+        tracing::debug!("the SQLite WAL is in use by another process; not truncated");
     }
     Ok(())
 }
@@ -736,13 +720,18 @@ mod tests {
         assert_eq!(n, 63);
     }
 
+    /// Poll a future once by hand, with a waker that does nothing; it must be pending.
+    fn poll_pending<F: Future + ?Sized>(future: std::pin::Pin<&mut F>) {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(future.poll(&mut cx).is_pending());
+    }
+
     /// Queue `jobs` behind a job that holds the writer until all of them are queued, so they
     /// run as one batch; then await them in order.
     async fn one_batch<R: Send + 'static>(
         db: &Db,
         jobs: Vec<std::pin::Pin<Box<dyn Future<Output = StoreResult<R>> + Send + '_>>>,
     ) -> Vec<StoreResult<R>> {
-        use std::task::{Context, Poll, Waker};
         let (open, gate) = mpsc::channel::<()>();
         let gate = Mutex::new(gate);
         // Waits until `open` is dropped, so it passes at once when the batch runs again.
@@ -750,12 +739,11 @@ mod tests {
             let _ = gate.lock().unwrap().recv();
             Ok(())
         }));
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(held.as_mut().poll(&mut cx).is_pending());
+        poll_pending(held.as_mut());
         let mut jobs = jobs;
         // Polling once sends each job to the writer's queue.
         for job in &mut jobs {
-            assert!(matches!(job.as_mut().poll(&mut cx), Poll::Pending));
+            poll_pending(job.as_mut());
         }
         drop(open);
         held.await.unwrap();
@@ -931,13 +919,11 @@ mod tests {
     /// write is committed and the next caller is not left waiting on a wake that never comes.
     #[tokio::test]
     async fn a_caller_cancelled_before_waking_the_writer_still_wakes_it() {
-        use std::task::{Context, Waker};
         let dir = tempfile::tempdir().unwrap();
         let (db, _) = file_db(&dir, "w.db").await;
         writer_asleep(&db).await;
         let mut first = Box::pin(db.write(insert("cancelled")));
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(first.as_mut().poll(&mut cx).is_pending());
+        poll_pending(first.as_mut());
         assert!(db.jobs.lock().wake_owed, "the first caller owes the wake");
         drop(first);
         let next = tokio::time::timeout(Duration::from_secs(10), db.write(insert("next")));
@@ -983,9 +969,8 @@ mod tests {
         // Polled twice by hand: the first poll queues the job, the second ends the caller's
         // yield and wakes the writer.
         let mut alone = Box::pin(db.write(insert("alone")));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        assert!(alone.as_mut().poll(&mut cx).is_pending());
-        assert!(alone.as_mut().poll(&mut cx).is_pending());
+        poll_pending(alone.as_mut());
+        poll_pending(alone.as_mut());
         // Until the writer has taken the job and waits for more; without the wait it would
         // commit the job alone.
         loop {
@@ -1016,17 +1001,11 @@ mod tests {
     /// bound, and later callers wake the writer as usual.
     #[tokio::test]
     async fn a_wake_that_never_comes_delays_writes_by_the_bound_only() {
-        use std::task::{Context, Waker};
         let dir = tempfile::tempdir().unwrap();
         let (db, _) = file_db(&dir, "f.db").await;
         writer_asleep(&db).await;
         let mut stuck = Box::pin(db.write(insert("stuck")));
-        assert!(
-            stuck
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-                .is_pending()
-        );
+        poll_pending(stuck.as_mut());
         std::mem::forget(stuck);
         let next = tokio::time::timeout(Duration::from_secs(10), db.write(insert("next")));
         assert_eq!(next.await.expect("the writer woke by itself").unwrap(), 1);
@@ -1036,6 +1015,11 @@ mod tests {
         );
         db.write(insert("after")).await.unwrap();
         assert_eq!(db.read(count).await.unwrap(), 3);
+    }
+
+    /// Bytes in the WAL file of the database at `path` (0 when there is none).
+    fn wal_bytes(path: &std::path::Path) -> u64 {
+        std::fs::metadata(format!("{}-wal", path.display())).map_or(0, |m| m.len())
     }
 
     /// A WAL left behind by an earlier process (here: copied while another connection kept it
@@ -1051,10 +1035,7 @@ mod tests {
             db.write(insert(k)).await.unwrap();
         }
         drop(db);
-        let wal = |p: &std::path::Path| {
-            std::fs::metadata(format!("{}-wal", p.display())).map_or(0, |m| m.len())
-        };
-        assert!(wal(&path) > 0, "the WAL is still there");
+        assert!(wal_bytes(&path) > 0, "the WAL is still there");
         let copy = dir.path().join("crashed.db");
         std::fs::copy(&path, &copy).unwrap();
         std::fs::copy(
@@ -1063,13 +1044,13 @@ mod tests {
         )
         .unwrap();
         drop(keep);
-        let wal_before = wal(&copy);
+        let wal_before = wal_bytes(&copy);
         assert!(wal_before > 0);
         let db = Db::start(Location::File(copy.clone()), setup)
             .await
             .unwrap();
         assert_eq!(
-            wal(&copy),
+            wal_bytes(&copy),
             0,
             "the WAL was {wal_before} bytes and is cut at start"
         );
@@ -1087,6 +1068,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (db, path) = file_db(&dir, "u.db").await;
         db.write(insert("a")).await.unwrap();
+        let wal_before = wal_bytes(&path);
+        assert!(wal_before > 0);
         let reader = Connection::open(&path).unwrap();
         reader.execute_batch("BEGIN").unwrap();
         let n: i64 = reader
@@ -1100,6 +1083,11 @@ mod tests {
         assert!(
             started.elapsed() < BUSY_TIMEOUT,
             "did not wait on the reader"
+        );
+        assert_eq!(
+            wal_bytes(&path),
+            wal_before,
+            "the WAL in use was left as it was"
         );
         second.write(insert("b")).await.unwrap();
         reader.execute_batch("COMMIT").unwrap();
