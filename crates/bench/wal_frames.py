@@ -10,7 +10,9 @@ costs in pwrite()s and fsync()ed bytes. Deterministic up to the random token byt
 
 Usage: crates/bench/wal_frames.py [--jobs 7] [--page 2048] [VARIANT ...]
 Variants: base, without-rowid (the four token tables WITHOUT ROWID), no-expiry-indexes,
-no-cascade-indexes (codes_client, codes_user); combine with '+'.
+no-cascade-indexes (codes_client, codes_user), no-codes-grant, no-token-grant-indexes
+(access_tokens_grant, refresh_tokens_grant), no-grants-cascade (grants_client, grants_user);
+combine with '+'.
 """
 import argparse
 import hashlib
@@ -39,6 +41,14 @@ def schema(variant):
     if "no-cascade-indexes" in parts:
         sql = sql.replace("CREATE INDEX codes_client ON codes (client_id);", "")
         sql = sql.replace("CREATE INDEX codes_user ON codes (user_id);", "")
+    if "no-token-grant-indexes" in parts:
+        sql = sql.replace("CREATE INDEX access_tokens_grant ON access_tokens (grant_id);", "")
+        sql = sql.replace("CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);", "")
+    if "no-codes-grant" in parts:
+        sql = sql.replace("CREATE INDEX codes_grant ON codes (grant_id) WHERE grant_id IS NOT NULL;", "")
+    if "no-grants-cascade" in parts:
+        sql = sql.replace("CREATE INDEX grants_client ON grants (client_id);", "")
+        sql = sql.replace("CREATE INDEX grants_user ON grants (user_id);", "")
     return sql
 
 
