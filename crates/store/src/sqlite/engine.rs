@@ -234,6 +234,11 @@ struct QueueState {
 }
 
 impl QueueState {
+    /// A job is queued, or the queue is closed: either way the writer has something to do.
+    fn has_work(&self) -> bool {
+        !self.jobs.is_empty() || self.closed
+    }
+
     /// Move queued jobs into `batch`, up to `MAX_BATCH` in all.
     fn move_into(&mut self, batch: &mut Vec<Box<dyn Job>>) {
         let n = self.jobs.len().min(MAX_BATCH - batch.len());
@@ -278,7 +283,7 @@ impl Queue {
     /// `false` once the queue is closed and empty.
     fn take(&self, batch: &mut Vec<Box<dyn Job>>, wait: bool) -> bool {
         let mut state = self.lock();
-        while wait && state.jobs.is_empty() && !state.closed {
+        while wait && !state.has_work() {
             let timed_out;
             (state, timed_out) = self.sleep(state, OWED_WAKE_BOUND);
             if timed_out && !state.jobs.is_empty() {
@@ -291,13 +296,15 @@ impl Queue {
         !(state.closed && batch.is_empty())
     }
 
-    /// Wait up to `timeout` for a job; whether one is queued (or the queue closed).
-    fn wait_for_jobs(&self, timeout: Duration) -> bool {
-        let mut state = self.lock();
-        if state.jobs.is_empty() && !state.closed {
-            state = self.sleep(state, timeout).0;
+    /// Wait up to `timeout` for a job, unless one is queued (or the queue closed); the locked
+    /// state afterwards.
+    fn wait_for_jobs(&self, timeout: Duration) -> MutexGuard<'_, QueueState> {
+        let state = self.lock();
+        if state.has_work() {
+            state
+        } else {
+            self.sleep(state, timeout).0
         }
-        !state.jobs.is_empty() || state.closed
     }
 
     /// Sleep as the writer until a caller wakes it or `timeout` passes; whether it timed out.
@@ -317,8 +324,7 @@ impl Queue {
 
     /// Wait up to `linger` for a caller to wake the writer, then add what is queued.
     fn linger(&self, batch: &mut Vec<Box<dyn Job>>, linger: Duration) {
-        self.wait_for_jobs(linger);
-        self.lock().move_into(batch);
+        self.wait_for_jobs(linger).move_into(batch);
     }
 }
 
@@ -563,7 +569,7 @@ fn write_loop(conn: Connection, queue: &Queue, commits: &AtomicU64, linger: Dura
     let mut handover: Option<answer::Handover> = None;
     // Ends when the store is gone and every job queued before has been answered.
     loop {
-        if handover.is_some() && !queue.wait_for_jobs(RELAY_BOUND) {
+        if handover.is_some() && !queue.wait_for_jobs(RELAY_BOUND).has_work() {
             handover = None;
         }
         if !queue.take(&mut batch, true) {
