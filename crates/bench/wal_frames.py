@@ -9,7 +9,8 @@ commit writes each page it dirtied to the WAL as one frame, so frames per flow i
 costs in pwrite()s and fsync()ed bytes. Deterministic up to the random token bytes.
 
 Usage: crates/bench/wal_frames.py [--jobs 7] [--page 2048] [VARIANT ...]
-Variants: base, without-rowid (the four token tables WITHOUT ROWID), no-expiry-indexes,
+Variants: base, before-expiry-rowids (schema 4: rowids in insertion order, an index on each
+table's expires_at), without-rowid (the four token tables WITHOUT ROWID), no-expiry-indexes,
 no-cascade-indexes (codes_client, codes_user), no-codes-grant, no-token-grant-indexes
 (access_tokens_grant, refresh_tokens_grant), no-grants-cascade (grants_client, grants_user);
 combine with '+'.
@@ -27,10 +28,12 @@ CLIENT = "bench-public"
 
 
 def schema(variant):
-    sql = "".join(
-        open(os.path.join(MIGRATIONS, f)).read() for f in sorted(os.listdir(MIGRATIONS))
-    )
     parts = set(variant.split("+"))
+    sql = "".join(
+        open(os.path.join(MIGRATIONS, f)).read()
+        for f in sorted(os.listdir(MIGRATIONS))
+        if not ("before-expiry-rowids" in parts and f.startswith("0005"))
+    )
     if "without-rowid" in parts:
         for table in ["codes", "access_tokens", "refresh_tokens", "grants"]:
             m = re.search(r"CREATE TABLE %s \(.*?\n\);" % table, sql, re.S)
@@ -55,8 +58,23 @@ def schema(variant):
 class Flow:
     """The three write jobs of one flow, as the store runs them."""
 
-    def __init__(self, db, clock):
-        self.db, self.clock = db, clock
+    def __init__(self, db, clock, slotted):
+        self.db, self.clock, self.slotted = db, clock, slotted
+
+    def insert(self, table, columns, values, expires_at):
+        """INSERT as the store does: since schema 5 with a rowid in the row's expiry slot
+        (crates/store/src/sqlite/expiry_rowid.rs)."""
+        marks = ", ".join("?" * len(values))
+        if not self.slotted:
+            sql = "INSERT INTO %s (%s) VALUES (%s)" % (table, columns, marks)
+            self.db.execute(sql, values)
+            return
+        slot = expires_at * 4194304
+        sql = (
+            "INSERT INTO %s (rowid, %s) VALUES (coalesce((SELECT rowid + 1 FROM %s WHERE rowid >= ?"
+            " AND rowid < ? ORDER BY rowid DESC LIMIT 1), ?), %s)" % (table, columns, table, marks)
+        )
+        self.db.execute(sql, (slot, slot + 4194304, slot) + tuple(values))
 
     def token_hash(self):
         # Issue time (ms, 11 hex digits) then the SHA-256 hex, as SecretHash::of stores it.
@@ -67,11 +85,13 @@ class Flow:
 
     def authorize(self, now):
         self.code = self.token_hash()
-        self.db.execute(
-            "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope,"
-            " code_challenge, pkce_mode, auth_time, nonce, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, 1, 'api', ?, 'strict', ?, NULL, ?, ?)",
-            (self.code, CLIENT, USER, "myapp://oauth2redirect", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", now, now, now + 60),
+        self.insert(
+            "codes",
+            "hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,"
+            " pkce_mode, auth_time, nonce, created_at, expires_at",
+            (self.code, CLIENT, USER, "myapp://oauth2redirect", 1, "api",
+             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "strict", now, None, now, now + 60),
+            now + 60,
         )
 
     def exchange(self, now):
@@ -79,10 +99,11 @@ class Flow:
         # grant (SqliteStore::redeem_code).
         # Grant ids lead with the millisecond (time_ordered_id).
         self.grant = "%011x" % self.clock[0] + os.urandom(16).hex()
-        self.db.execute(
-            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)"
-            " VALUES (?, ?, ?, 'api', ?, ?, ?)",
-            (self.grant, CLIENT, USER, now, now, now + 30 * 86400),
+        self.insert(
+            "grants",
+            "id, client_id, user_id, scope, auth_time, created_at, expires_at",
+            (self.grant, CLIENT, USER, "api", now, now, now + 30 * 86400),
+            now + 30 * 86400,
         )
         self.db.execute(
             "UPDATE codes SET redeemed_at = ?, grant_id = ? WHERE hash = ? AND redeemed_at IS NULL"
@@ -107,22 +128,24 @@ class Flow:
         return refresh
 
     def insert_pair(self, now, access, refresh):
-        self.db.execute(
-            "INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at, kid)"
-            " VALUES (?, ?, 'api', ?, ?, NULL)",
-            (access, self.grant, now, now + 3600),
+        self.insert(
+            "access_tokens",
+            "hash, grant_id, scope, issued_at, expires_at, kid",
+            (access, self.grant, "api", now, now + 3600, None),
+            now + 3600,
         )
-        self.db.execute(
-            "INSERT INTO refresh_tokens (hash, grant_id, access_hash, issued_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+        self.insert(
+            "refresh_tokens",
+            "hash, grant_id, access_hash, issued_at, expires_at",
             (refresh, self.grant, access, now, now + 30 * 86400),
+            now + 30 * 86400,
         )
 
 
-def replay(db, clock, flows, jobs_per_commit):
+def replay(db, clock, flows, jobs_per_commit, slotted):
     """Runs `flows` flows with about jobs_per_commit/3 flows in flight, one job each per
     commit in turn, as concurrent users' requests arrive at the writer. Returns commits."""
-    waiting = [Flow(db, clock).jobs() for _ in range(flows)]
+    waiting = [Flow(db, clock, slotted).jobs() for _ in range(flows)]
     in_flight, commits = [], 0
     while waiting or in_flight:
         while waiting and len(in_flight) < jobs_per_commit:
@@ -154,9 +177,10 @@ def measure(variant, jobs_per_commit, page, flows=3000):
         )
         db.execute("INSERT INTO users VALUES (?, 'bench', '$argon2id$x', NULL, NULL, 0)", (USER,))
         clock = [1_700_000_000_000]
-        replay(db, clock, 20_000, jobs_per_commit)
+        slotted = "before-expiry-rowids" not in variant.split("+")
+        replay(db, clock, 20_000, jobs_per_commit, slotted)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        commits = replay(db, clock, flows, jobs_per_commit)
+        commits = replay(db, clock, flows, jobs_per_commit, slotted)
         frames = os.path.getsize(path + "-wal") // (page + 24)
         db.close()
     return frames / flows, frames / commits

@@ -29,7 +29,8 @@ macro_rules! conformance_suite {
             pending_is_consumed_once, consent_merges, code_redeems_once, code_failed_attempts_burn,
             expired_code_is_not_redeemed, redeem_race_has_one_winner, rotation_and_reuse, grace_reissue_once,
             rotate_race_has_one_winner, revoked_grant_kills_tokens, delete_client_cascades, secrets_stored_hashed_only,
-            token_info_reports_state, client_and_reads_alongside, access_token_revocation, signing_keys_lifecycle, ops_and_housekeeping, housekeeping_keeps_live_rows);
+            token_info_reports_state, client_and_reads_alongside, access_token_revocation, signing_keys_lifecycle, ops_and_housekeeping, housekeeping_keeps_live_rows,
+            purge_is_exact_to_the_second);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -1312,4 +1313,120 @@ pub async fn housekeeping_keeps_live_rows(store: DynStore) {
             .unwrap(),
         TokenStatus::Unknown
     );
+}
+
+/// Housekeeping deletes a row in the purge that reaches its expiry (plus its retention), never a
+/// second earlier, and every row of that second with it, however many share it.
+pub async fn purge_is_exact_to_the_second(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    // Three codes, access tokens, refresh tokens and grants expire in the same second; a fourth
+    // of each a second later.
+    let mut codes = Vec::new();
+    let mut tokens = Vec::new();
+    for i in 0..4 {
+        let later = i64::from(i == 3);
+        let (code, mut new) = new_code(&client, &user);
+        new.code.expires_at += later;
+        store.insert_code(&new).await.unwrap();
+        codes.push(code);
+        let (code, new) = new_code(&client, &user);
+        store.insert_code(&new).await.unwrap();
+        let (access, refresh, pair) = new_pair(true, NOW + later);
+        let mut issue = issue(&client, &user, pair);
+        issue.grant.expires_at += later;
+        assert_eq!(
+            store.redeem_code(&code.hash(), NOW, &issue).await.unwrap(),
+            RedeemOutcome::Redeemed
+        );
+        tokens.push((issue.grant.id, access, refresh.unwrap()));
+    }
+    // Access tokens at NOW + 600, refresh tokens at NOW + 3600 (the fourth a second later).
+    purge_all(&store, NOW + 599).await;
+    for (i, (_, access, _)) in tokens.iter().enumerate() {
+        let status = store
+            .access_token_status(&access.hash(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            TokenStatus::Active,
+            "access token {i} before expiry"
+        );
+    }
+    purge_all(&store, NOW + 600).await;
+    for (i, (_, access, refresh)) in tokens.iter().enumerate() {
+        let status = store
+            .access_token_status(&access.hash(), NOW)
+            .await
+            .unwrap();
+        let want = if i == 3 {
+            TokenStatus::Active
+        } else {
+            TokenStatus::Unknown
+        };
+        assert_eq!(status, want, "access token {i} at its expiry");
+        let status = store
+            .refresh_token_status(&refresh.hash(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            TokenStatus::Active,
+            "refresh token {i} before expiry"
+        );
+    }
+    purge_all(&store, NOW + 3599).await;
+    for (i, (_, _, refresh)) in tokens.iter().enumerate() {
+        let status = store
+            .refresh_token_status(&refresh.hash(), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            TokenStatus::Active,
+            "refresh token {i} before expiry"
+        );
+    }
+    purge_all(&store, NOW + 3600).await;
+    for (i, (_, _, refresh)) in tokens.iter().enumerate() {
+        let status = store
+            .refresh_token_status(&refresh.hash(), NOW)
+            .await
+            .unwrap();
+        let want = if i == 3 {
+            TokenStatus::Active
+        } else {
+            TokenStatus::Unknown
+        };
+        assert_eq!(status, want, "refresh token {i} at its expiry");
+    }
+
+    // Codes an hour after they expire at NOW + 60 (the fourth a second later).
+    let code_gone = NOW + 60 + CODE_RETENTION;
+    purge_all(&store, code_gone - 1).await;
+    for code in &codes {
+        assert!(store.code(&code.hash()).await.unwrap().is_some());
+    }
+    purge_all(&store, code_gone).await;
+    for (i, code) in codes.iter().enumerate() {
+        let kept = store.code(&code.hash()).await.unwrap().is_some();
+        assert_eq!(kept, i == 3, "code {i} at its retention's end");
+    }
+
+    // Grants at NOW + 86 400: a grant that is still stored can be revoked, a purged one cannot.
+    purge_all(&store, NOW + 86_399).await;
+    assert!(
+        store
+            .revoke_grant(&tokens[0].0, NOW + 86_399, "test")
+            .await
+            .unwrap()
+    );
+    purge_all(&store, NOW + 86_400).await;
+    for (i, (grant_id, _, _)) in tokens.iter().enumerate().skip(1) {
+        let found = store
+            .revoke_grant(grant_id, NOW + 86_400, "test")
+            .await
+            .unwrap();
+        assert_eq!(found, i == 3, "grant {i} at its expiry");
+    }
 }

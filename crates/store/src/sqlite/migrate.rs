@@ -19,6 +19,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_partial_codes_grant.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_expiry_ordered_rowids.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -3,6 +3,7 @@
 //! one writer thread that commits concurrent requests together ([`engine`]).
 mod answer;
 mod engine;
+mod expiry_rowid;
 mod migrate;
 
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ use crate::client_cache::{self, ClientCache};
 use crate::codec::{self, SqliteRow, corrupt};
 use crate::*;
 use engine::{Db, Location, unavailable};
+use expiry_rowid::{next_rowid_in_slot, purge_below};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -420,10 +422,15 @@ fn insert_code(conn: &Connection, c: &NewCode) -> StoreResult<()> {
     let code = &c.code;
     exec(
         conn,
-        "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,
-                            pkce_mode, auth_time, nonce, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        concat!(
+            "INSERT INTO codes (rowid, hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
+                                code_challenge, pkce_mode, auth_time, nonce, created_at, expires_at)
+             VALUES (",
+            next_rowid_in_slot!("codes"),
+            ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ),
         params![
+            expiry_rowid::slot(code.expires_at),
             c.hash.as_str(),
             code.client_id,
             code.user_id,
@@ -603,8 +610,13 @@ fn insert_pair(
 ) -> StoreResult<()> {
     exec(
         conn,
-        "INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at, kid) VALUES (?, ?, ?, ?, ?, ?)",
+        concat!(
+            "INSERT INTO access_tokens (rowid, hash, grant_id, scope, issued_at, expires_at, kid) VALUES (",
+            next_rowid_in_slot!("access_tokens"),
+            ", ?2, ?3, ?4, ?5, ?6, ?7)"
+        ),
         params![
+            expiry_rowid::slot(pair.access_expires_at),
             pair.access_hash.as_str(),
             grant_id,
             pair.access_scope.to_string(),
@@ -616,8 +628,13 @@ fn insert_pair(
     if let Some(refresh) = &pair.refresh {
         exec(
             conn,
-            "INSERT INTO refresh_tokens (hash, grant_id, access_hash, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            concat!(
+                "INSERT INTO refresh_tokens (rowid, hash, grant_id, access_hash, issued_at, expires_at) VALUES (",
+                next_rowid_in_slot!("refresh_tokens"),
+                ", ?2, ?3, ?4, ?5, ?6)"
+            ),
             params![
+                expiry_rowid::slot(refresh.expires_at),
                 refresh.hash.as_str(),
                 grant_id,
                 pair.access_hash.as_str(),
@@ -683,9 +700,14 @@ impl CodeStore for SqliteStore {
                 let g = &issue.grant;
                 exec(
                     conn,
-                    "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    concat!(
+                        "INSERT INTO grants (rowid, id, client_id, user_id, scope, auth_time, created_at, expires_at)
+                         VALUES (",
+                        next_rowid_in_slot!("grants"),
+                        ", ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    ),
                     params![
+                        expiry_rowid::slot(g.expires_at),
                         g.id,
                         g.client_id,
                         g.user_id,
@@ -1069,7 +1091,9 @@ impl OpsStore for SqliteStore {
     }
 
     async fn purge(&self, what: Purge, now: UnixTime, batch: i64) -> StoreResult<u64> {
-        // Each statement deletes one bounded batch, chosen by primary key.
+        // Each statement deletes one bounded batch. Expired codes, tokens and grants are a range
+        // of rowids (expiry_rowid); sessions and pending authorizations, fewer and short-lived,
+        // keep an index on expires_at.
         self.db
             .write(move |conn| {
                 let n = match what {
@@ -1086,24 +1110,24 @@ impl OpsStore for SqliteStore {
                     )?,
                     Purge::Codes => exec(
                         conn,
-                        "DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at <= ? LIMIT ?)",
-                        [now - CODE_RETENTION, batch],
+                        "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE rowid < ? LIMIT ?)",
+                        [purge_below(now - CODE_RETENTION), batch],
                     )?,
                     Purge::AccessTokens => exec(
                         conn,
-                        "DELETE FROM access_tokens WHERE hash IN (SELECT hash FROM access_tokens WHERE expires_at <= ? LIMIT ?)",
-                        [now, batch],
+                        "DELETE FROM access_tokens WHERE rowid IN (SELECT rowid FROM access_tokens WHERE rowid < ? LIMIT ?)",
+                        [purge_below(now), batch],
                     )?,
                     Purge::RefreshTokens => exec(
                         conn,
-                        "DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)",
-                        [now, batch],
+                        "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE rowid < ? LIMIT ?)",
+                        [purge_below(now), batch],
                     )?,
                     Purge::Grants => exec(
                         conn,
-                        "DELETE FROM grants WHERE id IN
-                         (SELECT id FROM grants WHERE expires_at <= ? OR revoked_at <= ? LIMIT ?)",
-                        [now, now - REVOKED_GRANT_RETENTION, batch],
+                        "DELETE FROM grants WHERE rowid IN
+                         (SELECT rowid FROM grants WHERE rowid < ? OR revoked_at <= ? LIMIT ?)",
+                        [purge_below(now), now - REVOKED_GRANT_RETENTION, batch],
                     )?,
                 };
                 Ok(n as u64)

@@ -1,0 +1,93 @@
+//! Rows that expire (codes, access and refresh tokens, grants) are numbered by when they expire:
+//! a row's rowid is `expires_at × 2^22 + n`, where n counts the rows of its table that expire in
+//! the same second. Housekeeping then finds every row with `expires_at <= t` as the rowids below
+//! [`slot`]`(t + 1)`, a range of the table itself, so these tables need no index on `expires_at`
+//! and each insert writes one index entry less (BENCHMARKS.md). Rows of one lifetime still land
+//! at the end of their table, as rowids SQLite picks itself do.
+//!
+//! A row inserted without an explicit rowid (by hand, or by an older binary) gets SQLite's
+//! `max(rowid) + 1`, which lies in the slot of the latest expiry in the table: it is purged late,
+//! never early.
+use oauthd_core::UnixTime;
+
+/// Rowids per second of expiry: room for four million rows of one table expiring in the same
+/// second, far beyond what one SQLite writer commits.
+pub(crate) const PER_SECOND: i64 = 1 << 22;
+
+/// The earliest expiry with a slot of its own (1970-01-13). Every slot's rowids are then at least
+/// 2^42, above any rowid SQLite gave a row itself (from 1 up), so migration 5 could renumber rows
+/// in place.
+const FIRST_SECOND: i64 = 1 << 20;
+
+/// The latest expiry with a slot of its own; `(LAST_SECOND + 1) × PER_SECOND` still fits an
+/// `i64`, so the slot's end can be computed. It is the year 71 000.
+const LAST_SECOND: i64 = i64::MAX / PER_SECOND - 1;
+
+/// The first rowid of the rows that expire at `expires_at`. An expiry before 1970-01-13 shares
+/// that day's slot (such a row is long expired, and still purged), one after the year 71 000 the
+/// slot of that year. Token lifetimes are at most a year (admin CLI), so neither happens.
+pub(crate) fn slot(expires_at: UnixTime) -> i64 {
+    expires_at.clamp(FIRST_SECOND, LAST_SECOND) * PER_SECOND
+}
+
+/// The first rowid housekeeping keeps at `now`: rows that expire at or before `now` lie below it
+/// (`expires_at <= now` is `rowid < slot(now + 1)`).
+pub(crate) fn purge_below(now: UnixTime) -> i64 {
+    slot(now.saturating_add(1))
+}
+
+/// The SQL expression for a new row's rowid in `$table`, given its slot as parameter `?1`: one
+/// past the last rowid taken in that slot (a single descent of the table's B-tree), or the
+/// slot's first.
+macro_rules! next_rowid_in_slot {
+    ($table:literal) => {
+        concat!(
+            "coalesce((SELECT rowid + 1 FROM ",
+            $table,
+            " WHERE rowid >= ?1 AND rowid < ?1 + 4194304 ORDER BY rowid DESC LIMIT 1), ?1)"
+        )
+    };
+}
+pub(crate) use next_rowid_in_slot;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slot_orders_rows_by_expiry() {
+        assert_eq!(slot(FIRST_SECOND), 1 << 42);
+        assert_eq!(slot(FIRST_SECOND + 1), (1 << 42) + PER_SECOND);
+        assert_eq!(slot(1_700_000_000), 1_700_000_000 * PER_SECOND);
+        // A whole second's rows lie below the next second's slot.
+        assert!(slot(1_700_000_000) + PER_SECOND - 1 < slot(1_700_000_001));
+    }
+
+    #[test]
+    fn purge_below_keeps_exactly_the_rows_not_yet_expired() {
+        let now = 1_700_000_000;
+        // Rows expiring at `now` (any n) are below; rows expiring a second later are not.
+        assert!(slot(now) + PER_SECOND - 1 < purge_below(now));
+        assert_eq!(purge_below(now), slot(now + 1));
+        assert!(slot(now - 1) < purge_below(now));
+    }
+
+    #[test]
+    fn out_of_range_expiries_clamp_without_overflow() {
+        assert_eq!(slot(-5), slot(FIRST_SECOND));
+        assert_eq!(slot(i64::MIN), slot(FIRST_SECOND));
+        assert_eq!(slot(i64::MAX), LAST_SECOND * PER_SECOND);
+        // The last slot's end is still an i64, as the insert's range test needs.
+        assert!(slot(i64::MAX).checked_add(PER_SECOND).is_some());
+        assert_eq!(purge_below(i64::MAX), slot(i64::MAX));
+    }
+
+    #[test]
+    fn the_sql_uses_the_same_slots() {
+        assert!(next_rowid_in_slot!("codes").contains(&format!("?1 + {PER_SECOND} ")));
+        // Migration 5 numbers the rows already stored with the same clamp and width.
+        let migration = include_str!("../../migrations/sqlite/0005_expiry_ordered_rowids.sql");
+        let clamp = format!("min(max(expires_at, {FIRST_SECOND}), {LAST_SECOND}) * {PER_SECOND}");
+        assert_eq!(migration.matches(&clamp).count(), 4, "{clamp}");
+    }
+}

@@ -1,0 +1,164 @@
+//! A SQLite store made before codes, tokens and grants were numbered by expiry (schema 4) keeps
+//! every row through migration 5, and housekeeping then purges those rows at their expiry,
+//! neither earlier nor later, alongside rows the new binary writes.
+use oauthd_core::secret::{Secret, SecretKind};
+use oauthd_store::sqlite::SqliteStore;
+use oauthd_store::{CodeStore as _, OpsStore as _, Purge, TokenStatus, TokenStore as _};
+
+const NOW: i64 = 1_700_000_000;
+
+/// A database at schema 4 holding, for each expiry given, one grant with one access and one
+/// refresh token and one code, all expiring then; the tokens' secrets.
+fn schema_4_with(path: &std::path::Path, expiries: &[i64]) -> Vec<(Secret, Secret, Secret)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0);",
+    )
+    .unwrap();
+    for sql in [
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+        include_str!("../migrations/sqlite/0002_cascade_indexes.sql"),
+        include_str!("../migrations/sqlite/0003_client_changes.sql"),
+        include_str!("../migrations/sqlite/0004_partial_codes_grant.sql"),
+    ] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(
+        "INSERT INTO clients VALUES ('c1', 'App', 'public', NULL, '[\"myapp://cb\"]',
+             '[\"authorization_code\",\"refresh_token\"]', 'a', 0, 'strict', 600, 3600, 'opaque',
+             'ES256', 'RS256', '[]', 0);
+         INSERT INTO users VALUES ('u1', 'alice', '$argon2id$x', NULL, NULL, 0);",
+    )
+    .unwrap();
+    let mut secrets = Vec::new();
+    for (i, &expires_at) in expiries.iter().enumerate() {
+        let grant = format!("g{i}");
+        let access = Secret::generate(SecretKind::AccessToken);
+        let refresh = Secret::generate(SecretKind::RefreshToken);
+        let code = Secret::generate(SecretKind::AuthorizationCode);
+        conn.execute(
+            "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
+             VALUES (?, 'c1', 'u1', 'a', 0, 0, ?)",
+            rusqlite::params![grant, expires_at],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO access_tokens (hash, grant_id, scope, issued_at, expires_at)
+             VALUES (?, ?, 'a', 0, ?)",
+            rusqlite::params![access.hash().as_str(), grant, expires_at],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO refresh_tokens (hash, grant_id, access_hash, issued_at, expires_at)
+             VALUES (?, ?, ?, 0, ?)",
+            rusqlite::params![
+                refresh.hash().as_str(),
+                grant,
+                access.hash().as_str(),
+                expires_at
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
+                                code_challenge, pkce_mode, auth_time, created_at, expires_at)
+             VALUES (?, 'c1', 'u1', 'myapp://cb', 1, 'a',
+                     'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', 'strict', 0, 0, ?)",
+            rusqlite::params![code.hash().as_str(), expires_at],
+        )
+        .unwrap();
+        secrets.push((access, refresh, code));
+    }
+    secrets
+}
+
+async fn purge_all(store: &SqliteStore, now: i64) {
+    for what in Purge::ALL {
+        while store.purge(what, now, 2).await.unwrap() > 0 {}
+    }
+}
+
+#[tokio::test]
+async fn rows_stored_before_migration_5_are_renumbered_and_purged_at_their_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema4.db");
+    // Out of expiry order, two in one second, one before 1970 (clamped to the first slot, 1970-01-13).
+    let expiries = [NOW + 20, NOW + 10, NOW + 20, -5, NOW + 30];
+    let old = schema_4_with(&path, &expiries);
+
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), (5, 5));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for table in ["codes", "access_tokens", "refresh_tokens", "grants"] {
+        // Every row is in its expiry's slot, and the expiry indexes are gone.
+        let misplaced: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM {table}
+                     WHERE rowid >> 22 != max(expires_at, 1048576) OR rowid & 4194303 > 1"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(misplaced, 0, "{table}");
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, expiries.len() as i64, "{table}");
+    }
+    let expiry_indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name IN
+             ('codes_expiry', 'access_tokens_expiry', 'refresh_tokens_expiry', 'grants_expiry')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(expiry_indexes, 0);
+    let fk_violations: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(fk_violations, 0);
+
+    // Each purge takes exactly the rows whose expiry it has reached.
+    for (now, live) in [
+        (NOW + 9, [true, true, true, false, true]),
+        (NOW + 10, [true, false, true, false, true]),
+        (NOW + 19, [true, false, true, false, true]),
+        (NOW + 20, [false, false, false, false, true]),
+    ] {
+        purge_all(&store, now).await;
+        for (i, (access, refresh, _)) in old.iter().enumerate() {
+            let want = if live[i] {
+                TokenStatus::Active
+            } else {
+                TokenStatus::Unknown
+            };
+            // Status as of 1970, so only whether the row is stored decides it.
+            let access = store
+                .access_token_status(&access.hash(), -10)
+                .await
+                .unwrap();
+            let refresh = store
+                .refresh_token_status(&refresh.hash(), -10)
+                .await
+                .unwrap();
+            assert_eq!(
+                (access, refresh),
+                (want, want),
+                "row {i} after purge at {now}"
+            );
+        }
+    }
+    // Codes are kept an hour past expiry.
+    purge_all(&store, NOW + 30 + 3599).await;
+    assert!(store.code(&old[4].2.hash()).await.unwrap().is_some());
+    purge_all(&store, NOW + 30 + 3600).await;
+    assert!(store.code(&old[4].2.hash()).await.unwrap().is_none());
+}
