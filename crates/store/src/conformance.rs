@@ -1341,77 +1341,34 @@ pub async fn purge_is_exact_to_the_second(store: DynStore) {
         tokens.push((issue.grant.id, access, refresh.unwrap()));
     }
     // Access tokens at NOW + 600, refresh tokens at NOW + 3600 (the fourth a second later).
+    use TokenStatus::{Active, Unknown};
+    let access: Vec<_> = tokens.iter().map(|t| t.1.hash()).collect();
+    let refresh: Vec<_> = tokens.iter().map(|t| t.2.hash()).collect();
     purge_all(&store, NOW + 599).await;
-    for (i, (_, access, _)) in tokens.iter().enumerate() {
-        let status = store
-            .access_token_status(&access.hash(), NOW)
-            .await
-            .unwrap();
-        assert_eq!(
-            status,
-            TokenStatus::Active,
-            "access token {i} before expiry"
-        );
-    }
+    assert_eq!(statuses(&store, &access, false).await, [Active; 4]);
     purge_all(&store, NOW + 600).await;
-    for (i, (_, access, refresh)) in tokens.iter().enumerate() {
-        let status = store
-            .access_token_status(&access.hash(), NOW)
-            .await
-            .unwrap();
-        let want = if i == 3 {
-            TokenStatus::Active
-        } else {
-            TokenStatus::Unknown
-        };
-        assert_eq!(status, want, "access token {i} at its expiry");
-        let status = store
-            .refresh_token_status(&refresh.hash(), NOW)
-            .await
-            .unwrap();
-        assert_eq!(
-            status,
-            TokenStatus::Active,
-            "refresh token {i} before expiry"
-        );
-    }
+    assert_eq!(
+        statuses(&store, &access, false).await,
+        [Unknown, Unknown, Unknown, Active]
+    );
+    assert_eq!(statuses(&store, &refresh, true).await, [Active; 4]);
     purge_all(&store, NOW + 3599).await;
-    for (i, (_, _, refresh)) in tokens.iter().enumerate() {
-        let status = store
-            .refresh_token_status(&refresh.hash(), NOW)
-            .await
-            .unwrap();
-        assert_eq!(
-            status,
-            TokenStatus::Active,
-            "refresh token {i} before expiry"
-        );
-    }
+    assert_eq!(statuses(&store, &refresh, true).await, [Active; 4]);
     purge_all(&store, NOW + 3600).await;
-    for (i, (_, _, refresh)) in tokens.iter().enumerate() {
-        let status = store
-            .refresh_token_status(&refresh.hash(), NOW)
-            .await
-            .unwrap();
-        let want = if i == 3 {
-            TokenStatus::Active
-        } else {
-            TokenStatus::Unknown
-        };
-        assert_eq!(status, want, "refresh token {i} at its expiry");
-    }
+    assert_eq!(
+        statuses(&store, &refresh, true).await,
+        [Unknown, Unknown, Unknown, Active]
+    );
 
     // Codes an hour after they expire at NOW + 60 (the fourth a second later).
     let code_gone = NOW + 60 + CODE_RETENTION;
     purge_all(&store, code_gone - 1).await;
-    for code in &codes {
-        assert!(store.code(&code.hash()).await.unwrap().is_some());
-    }
+    assert_eq!(codes_kept(&store, &codes).await, [true; 4]);
     purge_all(&store, code_gone).await;
-    for (i, code) in codes.iter().enumerate() {
-        let kept = store.code(&code.hash()).await.unwrap().is_some();
-        assert_eq!(kept, i == 3, "code {i} at its retention's end");
-    }
+    assert_eq!(
+        codes_kept(&store, &codes).await,
+        [false, false, false, true]
+    );
 
     // Grants at NOW + 86 400: a grant that is still stored can be revoked, a purged one cannot.
     purge_all(&store, NOW + 86_399).await;
@@ -1429,4 +1386,25 @@ pub async fn purge_is_exact_to_the_second(store: DynStore) {
             .unwrap();
         assert_eq!(found, i == 3, "grant {i} at its expiry");
     }
+}
+
+/// Each token's status as of NOW: refresh tokens if `refresh`, else access tokens.
+async fn statuses(store: &DynStore, hashes: &[SecretHash], refresh: bool) -> Vec<TokenStatus> {
+    let mut statuses = Vec::new();
+    for hash in hashes {
+        statuses.push(if refresh {
+            store.refresh_token_status(hash, NOW).await.unwrap()
+        } else {
+            store.access_token_status(hash, NOW).await.unwrap()
+        });
+    }
+    statuses
+}
+
+async fn codes_kept(store: &DynStore, codes: &[Secret]) -> Vec<bool> {
+    let mut kept = Vec::new();
+    for code in codes {
+        kept.push(store.code(&code.hash()).await.unwrap().is_some());
+    }
+    kept
 }
