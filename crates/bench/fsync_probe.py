@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""How long a disk round trip takes: pwrite + fdatasync of a fixed size, back to back or with a
+pause between rounds, reported once per second.
+
+The server's commit waits for one fdatasync of the WAL, so this bounds how fast a write can be
+answered on a given disk. On some VMs the round trip is fast only while the disk is kept busy,
+and costs up to a millisecond after even a short idle spell (BENCHMARKS.md, "Against the
+targets"); compare `--pause 0` with `--pause 0.0002`.
+
+Usage: crates/bench/fsync_probe.py [--kb 68] [--seconds 3] [--pause 0] [--dir target]
+"""
+import argparse
+import os
+import time
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kb", type=int, default=68, help="bytes written per round, in KiB")
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds slept between rounds")
+    parser.add_argument("--dir", default="target", help="where the 200 MiB probe file goes")
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    path = os.path.join(args.dir, "fsync_probe.bin")
+    size = 200 << 20
+    data = os.urandom(args.kb * 1024)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, size)
+        offset, second, times, written = 0, 0, [], 0
+        start = time.perf_counter()
+        while second < args.seconds:
+            if time.perf_counter() - start >= second + 1:
+                times = sorted(times) or [float("nan")]
+                print(
+                    f"second {second}: {len(times):5d} rounds, {written / 1e6:6.1f} MB/s,"
+                    f" median {times[len(times) // 2] * 1e6:5.0f} µs,"
+                    f" p90 {times[int(len(times) * 0.9)] * 1e6:5.0f} µs",
+                    flush=True,
+                )
+                second, times, written = second + 1, [], 0
+                continue
+            os.pwrite(fd, data, offset)
+            offset = (offset + len(data)) % (size - len(data))
+            written += len(data)
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - t)
+            if args.pause:
+                time.sleep(args.pause)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+if __name__ == "__main__":
+    main()
