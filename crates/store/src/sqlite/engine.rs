@@ -1035,8 +1035,13 @@ mod tests {
     async fn a_leftover_wal_is_checkpointed_and_truncated_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let (db, path) = file_db(&dir, "l.db").await;
-        // Keeps the WAL from being removed when the store closes.
+        // Keeps the WAL from being removed when the store closes. Opening alone takes no lock,
+        // so the store's last connection could still delete the WAL: a read makes this
+        // connection hold the database open in WAL mode until it is dropped.
         let keep = Connection::open(&path).unwrap();
+        let _: i64 = keep
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
         for k in ["a", "b", "c"] {
             db.write(insert(k)).await.unwrap();
         }
