@@ -79,61 +79,39 @@ async fn purge_all(store: &SqliteStore, now: i64) {
     }
 }
 
-#[tokio::test]
-async fn rows_stored_before_migration_5_are_renumbered_and_purged_at_their_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("schema4.db");
-    // Out of expiry order, two in one second, one before 1970 (clamped to the first slot, 1970-01-13).
-    let expiries = [NOW + 20, NOW + 10, NOW + 20, -5, NOW + 30];
-    let old = schema_4_with(&path, &expiries);
-
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), (5, 5));
-    let conn = rusqlite::Connection::open(&path).unwrap();
+/// Every row of the four tables is in its expiry's slot (n at most 1: two rows share a second
+/// in these tests); how many rows each table holds.
+fn rows_in_slots(path: &std::path::Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut counts = Vec::new();
     for table in ["codes", "access_tokens", "refresh_tokens", "grants"] {
-        // Every row is in its expiry's slot, and the expiry indexes are gone.
-        let misplaced: i64 = conn
+        let (rows, misplaced): (i64, i64) = conn
             .query_row(
                 &format!(
-                    "SELECT count(*) FROM {table}
-                     WHERE rowid >> 22 != max(expires_at, 1048576) OR rowid & 4194303 > 1"
+                    "SELECT count(*), count(*) FILTER (WHERE rowid >> 22 != max(expires_at, 1048576)
+                                                        OR rowid & 4194303 > 1)
+                     FROM {table}"
                 ),
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
         assert_eq!(misplaced, 0, "{table}");
-        let rows: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, expiries.len() as i64, "{table}");
+        counts.push(rows);
     }
-    let expiry_indexes: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name IN
-             ('codes_expiry', 'access_tokens_expiry', 'refresh_tokens_expiry', 'grants_expiry')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(expiry_indexes, 0);
-    let fk_violations: i64 = conn
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(fk_violations, 0);
+    counts
+}
 
-    // Each purge takes exactly the rows whose expiry it has reached.
+/// Purges at the given times, checking after each which rows' tokens are still stored; then
+/// that the last row's code is kept an hour past its expiry at NOW + 30.
+async fn purges_are_exact(store: &SqliteStore, old: &[(Secret, Secret, Secret)]) {
     for (now, live) in [
         (NOW + 9, [true, true, true, false, true]),
         (NOW + 10, [true, false, true, false, true]),
         (NOW + 19, [true, false, true, false, true]),
         (NOW + 20, [false, false, false, false, true]),
     ] {
-        purge_all(&store, now).await;
+        purge_all(store, now).await;
         for (i, (access, refresh, _)) in old.iter().enumerate() {
             let want = if live[i] {
                 TokenStatus::Active
@@ -156,9 +134,85 @@ async fn rows_stored_before_migration_5_are_renumbered_and_purged_at_their_expir
             );
         }
     }
-    // Codes are kept an hour past expiry.
-    purge_all(&store, NOW + 30 + 3599).await;
+    purge_all(store, NOW + 30 + 3599).await;
     assert!(store.code(&old[4].2.hash()).await.unwrap().is_some());
-    purge_all(&store, NOW + 30 + 3600).await;
+    purge_all(store, NOW + 30 + 3600).await;
     assert!(store.code(&old[4].2.hash()).await.unwrap().is_none());
+}
+
+/// Out of expiry order, two in one second, one before 1970 (clamped to the first slot,
+/// 1970-01-13).
+const EXPIRIES: [i64; 5] = [NOW + 20, NOW + 10, NOW + 20, -5, NOW + 30];
+
+#[tokio::test]
+async fn rows_stored_before_migration_5_are_renumbered_and_purged_at_their_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema4.db");
+    let old = schema_4_with(&path, &EXPIRIES);
+
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), (5, 5));
+    assert_eq!(rows_in_slots(&path), [5, 5, 5, 5]);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let expiry_indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name IN
+             ('codes_expiry', 'access_tokens_expiry', 'refresh_tokens_expiry', 'grants_expiry')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(expiry_indexes, 0);
+    let fk_violations: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(fk_violations, 0);
+    purges_are_exact(&store, &old).await;
+}
+
+/// Renumbers every row of the four tables from 1, as restoring a sqlite3 shell `.dump` does (it
+/// drops rowids).
+fn number_from_1(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for table in ["codes", "access_tokens", "refresh_tokens", "grants"] {
+        conn.execute(
+            &format!(
+                "UPDATE {table} SET rowid = (SELECT count(*) FROM {table} AS u WHERE u.rowid <= {table}.rowid)"
+            ),
+            [],
+        )
+        .unwrap();
+    }
+}
+
+/// Rows numbered from 1, below every slot, under a running store: housekeeping purges them by
+/// their expiry, not all at once.
+#[tokio::test]
+async fn rows_numbered_from_1_under_a_running_store_are_purged_by_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restored.db");
+    let old = schema_4_with(&path, &EXPIRIES);
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    number_from_1(&path);
+    purges_are_exact(&store, &old).await;
+}
+
+/// A restored dump (rows numbered from 1) is moved back into its slots when the store starts.
+#[tokio::test]
+async fn rows_numbered_from_1_are_moved_into_their_slots_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restored.db");
+    let old = schema_4_with(&path, &EXPIRIES);
+    let url = format!("sqlite://{}", path.display());
+    drop(SqliteStore::connect(&url).await.unwrap());
+    number_from_1(&path);
+    let store = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(rows_in_slots(&path), [5, 5, 5, 5]);
+    purges_are_exact(&store, &old).await;
 }

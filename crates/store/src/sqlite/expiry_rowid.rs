@@ -7,8 +7,11 @@
 //!
 //! A row inserted without an explicit rowid (by hand, or by an older binary) gets SQLite's
 //! `max(rowid) + 1`, which lies in the slot of the latest expiry in the table: it is purged late,
-//! never early.
+//! never early. Rows numbered below every slot (the sqlite3 shell's `.dump` drops rowids, so a
+//! restored dump numbers rows from 1) are purged by their `expires_at` and renumbered into their
+//! slots when the store next starts ([`renumber_strays`]).
 use oauthd_core::UnixTime;
+use rusqlite::{Connection, TransactionBehavior, params};
 
 /// Rowids per second of expiry: room for four million rows of one table expiring in the same
 /// second, far beyond what one SQLite writer commits.
@@ -30,6 +33,9 @@ pub(crate) fn slot(expires_at: UnixTime) -> i64 {
     expires_at.clamp(FIRST_SECOND, LAST_SECOND) * PER_SECOND
 }
 
+/// The first rowid of the first slot: rows below it are strays, numbered by something else.
+pub(crate) const FIRST_SLOTTED: i64 = FIRST_SECOND * PER_SECOND;
+
 /// The first rowid housekeeping keeps at `now`: rows that expire at or before `now` lie below it
 /// (`expires_at <= now` is `rowid < slot(now + 1)`).
 pub(crate) fn purge_below(now: UnixTime) -> i64 {
@@ -49,6 +55,38 @@ macro_rules! next_rowid_in_slot {
     };
 }
 pub(crate) use next_rowid_in_slot;
+
+/// For each table numbered by expiry: the query for its strays and the statement that moves one
+/// (`?2`) to the next free rowid in its slot (`?1`).
+macro_rules! stray_statements {
+    ($($table:literal),*) => {
+        [$((
+            concat!("SELECT rowid, expires_at FROM ", $table, " WHERE rowid < ?1 ORDER BY rowid"),
+            concat!("UPDATE ", $table, " SET rowid = ", next_rowid_in_slot!($table), " WHERE rowid = ?2"),
+        )),*]
+    };
+}
+
+/// Moves every stray row into its expiry's slot, in one transaction; how many moved. Normally
+/// there are none and this is one empty range read per table.
+pub(crate) fn renumber_strays(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut moved = 0;
+    for (strays, move_one) in
+        stray_statements!("codes", "access_tokens", "refresh_tokens", "grants")
+    {
+        let rows: Vec<(i64, UnixTime)> = tx
+            .prepare(strays)?
+            .query_map([FIRST_SLOTTED], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut update = tx.prepare(move_one)?;
+        for (rowid, expires_at) in rows {
+            moved += update.execute(params![slot(expires_at), rowid])?;
+        }
+    }
+    tx.commit()?;
+    Ok(moved)
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
 //! Schema migrations, embedded in the binary and applied at start, each in its own
-//! transaction, so a half-applied migration never remains.
+//! transaction, so a half-applied migration never remains. Then rows numbered outside their
+//! expiry's slot are moved into it (`expiry_rowid`).
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::engine::unavailable;
@@ -45,6 +46,13 @@ pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
             tx.execute_batch(sql).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)?;
+    }
+    let strays = super::expiry_rowid::renumber_strays(conn).map_err(unavailable)?;
+    if strays > 0 {
+        tracing::warn!(
+            rows = strays,
+            "moved codes, tokens or grants numbered outside their expiry's slot (a restored .dump?) into it"
+        );
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use crate::client_cache::{self, ClientCache};
 use crate::codec::{self, SqliteRow, corrupt};
 use crate::*;
 use engine::{Db, Location, unavailable};
-use expiry_rowid::{next_rowid_in_slot, purge_below};
+use expiry_rowid::{FIRST_SLOTTED, next_rowid_in_slot, purge_below};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -1092,8 +1092,9 @@ impl OpsStore for SqliteStore {
 
     async fn purge(&self, what: Purge, now: UnixTime, batch: i64) -> StoreResult<u64> {
         // Each statement deletes one bounded batch. Expired codes, tokens and grants are a range
-        // of rowids (expiry_rowid); sessions and pending authorizations, fewer and short-lived,
-        // keep an index on expires_at.
+        // of rowids (expiry_rowid), after any strays below the first slot, which are checked by
+        // expires_at; sessions and pending authorizations, fewer and short-lived, keep an index
+        // on expires_at.
         self.db
             .write(move |conn| {
                 let n = match what {
@@ -1110,24 +1111,38 @@ impl OpsStore for SqliteStore {
                     )?,
                     Purge::Codes => exec(
                         conn,
-                        "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE rowid < ? LIMIT ?)",
-                        [purge_below(now - CODE_RETENTION), batch],
+                        "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes
+                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) LIMIT ?4)",
+                        params![
+                            purge_below(now - CODE_RETENTION),
+                            FIRST_SLOTTED,
+                            now - CODE_RETENTION,
+                            batch
+                        ],
                     )?,
                     Purge::AccessTokens => exec(
                         conn,
-                        "DELETE FROM access_tokens WHERE rowid IN (SELECT rowid FROM access_tokens WHERE rowid < ? LIMIT ?)",
-                        [purge_below(now), batch],
+                        "DELETE FROM access_tokens WHERE rowid IN (SELECT rowid FROM access_tokens
+                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) LIMIT ?4)",
+                        params![purge_below(now), FIRST_SLOTTED, now, batch],
                     )?,
                     Purge::RefreshTokens => exec(
                         conn,
-                        "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE rowid < ? LIMIT ?)",
-                        [purge_below(now), batch],
+                        "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens
+                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) LIMIT ?4)",
+                        params![purge_below(now), FIRST_SLOTTED, now, batch],
                     )?,
                     Purge::Grants => exec(
                         conn,
-                        "DELETE FROM grants WHERE rowid IN
-                         (SELECT rowid FROM grants WHERE rowid < ? OR revoked_at <= ? LIMIT ?)",
-                        [purge_below(now), now - REVOKED_GRANT_RETENTION, batch],
+                        "DELETE FROM grants WHERE rowid IN (SELECT rowid FROM grants
+                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) OR revoked_at <= ?4 LIMIT ?5)",
+                        params![
+                            purge_below(now),
+                            FIRST_SLOTTED,
+                            now,
+                            now - REVOKED_GRANT_RETENTION,
+                            batch
+                        ],
                     )?,
                 };
                 Ok(n as u64)
