@@ -51,7 +51,7 @@ pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
     if strays > 0 {
         tracing::warn!(
             rows = strays,
-            "moved codes, tokens or grants numbered outside their expiry's slot (a restored .dump?) into it"
+            "renumbered codes, tokens or grants that had lost their expiry-ordered rowids, as restoring a .dump does; nothing to do"
         );
     }
     Ok(())
