@@ -154,10 +154,21 @@ async fn session_until(store: &DynStore, user: &User, expires_at: i64) -> Secret
 
 /// A redeemed code's tokens: (grant id, access, refresh).
 async fn redeemed(store: &DynStore, client: &Client, user: &User) -> (String, Secret, Secret) {
+    redeemed_expiring_later(store, client, user, 0).await
+}
+
+/// As [`redeemed`], with the grant and both tokens expiring `later` seconds after the fixtures'.
+async fn redeemed_expiring_later(
+    store: &DynStore,
+    client: &Client,
+    user: &User,
+    later: i64,
+) -> (String, Secret, Secret) {
     let (code, new) = new_code(client, user);
     store.insert_code(&new).await.unwrap();
-    let (access, refresh, pair) = new_pair(true, NOW);
-    let issue = issue(client, user, pair);
+    let (access, refresh, pair) = new_pair(true, NOW + later);
+    let mut issue = issue(client, user, pair);
+    issue.grant.expires_at += later;
     assert_eq!(
         store.redeem_code(&code.hash(), NOW, &issue).await.unwrap(),
         RedeemOutcome::Redeemed
@@ -1184,7 +1195,8 @@ pub async fn signing_keys_lifecycle(store: DynStore) {
     assert!(store.insert_active_key(&key("k3", "ES256")).await.unwrap());
 }
 
-async fn purge_all(store: &DynStore, now: i64) {
+/// Purges everything due at `now`, in batches of two, until nothing more goes.
+pub async fn purge_all(store: &DynStore, now: i64) {
     for what in Purge::ALL {
         while store.purge(what, now, 2).await.unwrap() > 0 {}
     }
@@ -1329,16 +1341,7 @@ pub async fn purge_is_exact_to_the_second(store: DynStore) {
         new.code.expires_at += later;
         store.insert_code(&new).await.unwrap();
         codes.push(code);
-        let (code, new) = new_code(&client, &user);
-        store.insert_code(&new).await.unwrap();
-        let (access, refresh, pair) = new_pair(true, NOW + later);
-        let mut issue = issue(&client, &user, pair);
-        issue.grant.expires_at += later;
-        assert_eq!(
-            store.redeem_code(&code.hash(), NOW, &issue).await.unwrap(),
-            RedeemOutcome::Redeemed
-        );
-        tokens.push((issue.grant.id, access, refresh.unwrap()));
+        tokens.push(redeemed_expiring_later(&store, &client, &user, later).await);
     }
     // Access tokens at NOW + 600, refresh tokens at NOW + 3600 (the fourth a second later).
     use TokenStatus::{Active, Unknown};

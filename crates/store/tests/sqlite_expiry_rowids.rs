@@ -1,9 +1,12 @@
-//! A SQLite store made before codes, tokens and grants were numbered by expiry (schema 4) keeps
-//! every row through migration 5, and housekeeping then purges those rows at their expiry,
-//! neither earlier nor later, alongside rows the new binary writes.
+//! Codes, tokens and grants numbered from 1 (stored before schema 5, or restored from a `.dump`,
+//! which drops rowids) keep every row, are purged at their expiry, neither earlier nor later, and
+//! move to rowids ordered by expiry when the store starts.
+use std::sync::Arc;
+
 use oauthd_core::secret::{Secret, SecretKind};
+use oauthd_store::TokenStatus;
+use oauthd_store::conformance::{DynStore, purge_all};
 use oauthd_store::sqlite::SqliteStore;
-use oauthd_store::{CodeStore as _, OpsStore as _, Purge, TokenStatus, TokenStore as _};
 
 const NOW: i64 = 1_700_000_000;
 
@@ -73,10 +76,12 @@ fn schema_4_with(path: &std::path::Path, expiries: &[i64]) -> Vec<(Secret, Secre
     secrets
 }
 
-async fn purge_all(store: &SqliteStore, now: i64) {
-    for what in Purge::ALL {
-        while store.purge(what, now, 2).await.unwrap() > 0 {}
-    }
+async fn open(path: &std::path::Path) -> DynStore {
+    Arc::new(
+        SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap(),
+    )
 }
 
 /// Every row of the four tables is in its expiry's slot (n at most 1: two rows share a second
@@ -104,7 +109,7 @@ fn rows_in_slots(path: &std::path::Path) -> Vec<i64> {
 
 /// Purges at the given times, checking after each which rows' tokens are still stored; then
 /// that the last row's code is kept an hour past its expiry at NOW + 30.
-async fn purges_are_exact(store: &SqliteStore, old: &[(Secret, Secret, Secret)]) {
+async fn purges_are_exact(store: &DynStore, old: &[(Secret, Secret, Secret)]) {
     for (now, live) in [
         (NOW + 9, [true, true, true, false, true]),
         (NOW + 10, [true, false, true, false, true]),
@@ -150,9 +155,7 @@ async fn rows_stored_before_migration_5_are_renumbered_and_purged_at_their_expir
     let path = dir.path().join("schema4.db");
     let old = schema_4_with(&path, &EXPIRIES);
 
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let store = open(&path).await;
     assert_eq!(store.schema_version().await.unwrap(), (5, 5));
     assert_eq!(rows_in_slots(&path), [5, 5, 5, 5]);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -196,9 +199,7 @@ async fn rows_numbered_from_1_under_a_running_store_are_purged_by_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("restored.db");
     let old = schema_4_with(&path, &EXPIRIES);
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let store = open(&path).await;
     number_from_1(&path);
     purges_are_exact(&store, &old).await;
 }
@@ -209,10 +210,9 @@ async fn rows_numbered_from_1_are_moved_into_their_slots_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("restored.db");
     let old = schema_4_with(&path, &EXPIRIES);
-    let url = format!("sqlite://{}", path.display());
-    drop(SqliteStore::connect(&url).await.unwrap());
+    drop(open(&path).await);
     number_from_1(&path);
-    let store = SqliteStore::connect(&url).await.unwrap();
+    let store = open(&path).await;
     assert_eq!(rows_in_slots(&path), [5, 5, 5, 5]);
     purges_are_exact(&store, &old).await;
 }

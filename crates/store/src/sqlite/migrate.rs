@@ -49,9 +49,9 @@ pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
     }
     let strays = super::expiry_rowid::renumber_strays(conn).map_err(unavailable)?;
     if strays > 0 {
-        tracing::warn!(
+        tracing::info!(
             rows = strays,
-            "renumbered codes, tokens or grants that had lost their expiry-ordered rowids, as restoring a .dump does; nothing to do"
+            "moved codes, tokens and grants numbered from 1 (stored before schema 5, or restored from a .dump) to rowids ordered by expiry"
         );
     }
     Ok(())

@@ -20,7 +20,7 @@ use crate::client_cache::{self, ClientCache};
 use crate::codec::{self, SqliteRow, corrupt};
 use crate::*;
 use engine::{Db, Location, unavailable};
-use expiry_rowid::{FIRST_SLOTTED, next_rowid_in_slot, purge_below};
+use expiry_rowid::{next_rowid_in_slot, purge_expired, purge_params};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -1111,39 +1111,27 @@ impl OpsStore for SqliteStore {
                     )?,
                     Purge::Codes => exec(
                         conn,
-                        "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes
-                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) LIMIT ?4)",
-                        params![
-                            purge_below(now - CODE_RETENTION),
-                            FIRST_SLOTTED,
-                            now - CODE_RETENTION,
-                            batch
-                        ],
+                        purge_expired!("codes"),
+                        purge_params(now - CODE_RETENTION, batch),
                     )?,
                     Purge::AccessTokens => exec(
                         conn,
-                        "DELETE FROM access_tokens WHERE rowid IN (SELECT rowid FROM access_tokens
-                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) LIMIT ?4)",
-                        params![purge_below(now), FIRST_SLOTTED, now, batch],
+                        purge_expired!("access_tokens"),
+                        purge_params(now, batch),
                     )?,
                     Purge::RefreshTokens => exec(
                         conn,
-                        "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens
-                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) LIMIT ?4)",
-                        params![purge_below(now), FIRST_SLOTTED, now, batch],
+                        purge_expired!("refresh_tokens"),
+                        purge_params(now, batch),
                     )?,
-                    Purge::Grants => exec(
-                        conn,
-                        "DELETE FROM grants WHERE rowid IN (SELECT rowid FROM grants
-                         WHERE rowid < ?1 AND (rowid >= ?2 OR expires_at <= ?3) OR revoked_at <= ?4 LIMIT ?5)",
-                        params![
-                            purge_below(now),
-                            FIRST_SLOTTED,
-                            now,
-                            now - REVOKED_GRANT_RETENTION,
-                            batch
-                        ],
-                    )?,
+                    Purge::Grants => {
+                        let [below, first, expired_by, batch] = purge_params(now, batch);
+                        exec(
+                            conn,
+                            purge_expired!("grants", " OR revoked_at <= ?5"),
+                            [below, first, expired_by, batch, now - REVOKED_GRANT_RETENTION],
+                        )?
+                    }
                 };
                 Ok(n as u64)
             })
