@@ -740,12 +740,18 @@ mod tests {
     ) -> Vec<StoreResult<R>> {
         let (open, gate) = mpsc::channel::<()>();
         let gate = Mutex::new(gate);
+        let (started, running) = mpsc::channel::<()>();
+        let started = Mutex::new(started);
         // Waits until `open` is dropped, so it passes at once when the batch runs again.
         let mut held = Box::pin(db.write(move |_| {
+            let _ = started.lock().unwrap().send(());
             let _ = gate.lock().unwrap().recv();
             Ok(())
         }));
         poll_pending(held.as_mut());
+        // Only once the writer is inside `held` do the jobs queue, all behind it: had the
+        // writer not yet taken `held`, it could take it with the first jobs only.
+        running.recv().unwrap();
         let mut jobs = jobs;
         // Polling once sends each job to the writer's queue.
         for job in &mut jobs {
