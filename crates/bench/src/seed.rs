@@ -1,9 +1,9 @@
 //! `oauthd-bench seed`: fill an oauthd database with live grants before a run, for the
 //! store-size scaling benchmark (flows/s and p99 with 1 000 vs 1 000 000 live tokens).
 //!
-//! Each grant is stored exactly as a code exchange stores it: `insert_code`, then
-//! `redeem_code` with the grant and its first pair (one access and one refresh token), so the
-//! database holds what the server itself would have written, the redeemed codes included.
+//! Each grant is stored exactly as a code exchange stores it: `redeem_code` with the code's
+//! record, the grant and its first pair (one access and one refresh token), so the database
+//! holds what the server itself would have written, the redeemed codes' rows included.
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -146,17 +146,16 @@ async fn run(a: SeedArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// One grant, as a code exchange makes it: store a code, then redeem it into the grant and
-/// its first access and refresh token.
+/// One grant, as a code exchange makes it: redeem a code into the grant and its first access
+/// and refresh token.
 async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
     // Stamped with the issue time, as the server stamps what it issues.
     let millis = unix_millis();
     let now = millis / 1000;
-    let code_hash = Secret::generate_at(SecretKind::AuthorizationCode, millis).hash();
     let challenge = CodeChallenge::parse(&pkce::s256_challenge(&random_b64(32)))
         .expect("an S256 challenge is well formed");
     let code = NewCode {
-        hash: code_hash.clone(),
+        hash: Secret::generate_at(SecretKind::AuthorizationCode, millis).hash(),
         code: IssuedCode {
             client_id: t.client_id.clone(),
             user_id: t.user_id.clone(),
@@ -171,8 +170,6 @@ async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
         },
         created_at: now,
     };
-    store.insert_code(&code).await.map_err(|e| describe(&e))?;
-
     let grant = NewGrant {
         id: time_ordered_id(millis),
         client_id: t.client_id.clone(),
@@ -193,7 +190,7 @@ async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
         }),
     };
     match store
-        .redeem_code(&code_hash, now, &IssueTokens { grant, pair })
+        .redeem_code(&code, now, &IssueTokens { grant, pair })
         .await
         .map_err(|e| describe(&e))?
     {

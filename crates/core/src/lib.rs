@@ -7,6 +7,7 @@
 pub mod authorize;
 pub mod client;
 pub mod code;
+pub mod code_sealing;
 pub mod error;
 pub mod form;
 pub mod jose;

@@ -42,12 +42,10 @@ pub struct Secret(String);
 impl Secret {
     /// 32 random bytes from the OS generator, base64url, behind the kind's prefix.
     pub fn generate(kind: SecretKind) -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
         Secret(format!(
             "{}{}",
             kind.prefix(),
-            URL_SAFE_NO_PAD.encode(bytes)
+            URL_SAFE_NO_PAD.encode(random_bytes())
         ))
     }
 
@@ -58,13 +56,10 @@ impl Secret {
     /// instead of one random page per token. The time is not secret (a client sees when it got
     /// its token; JWTs carry `iat`); the 256 random bits are what make the value unguessable.
     pub fn generate_at(kind: SecretKind, now_millis: i64) -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
         Secret(format!(
-            "{}{:011x}{}",
-            kind.prefix(),
-            now_millis.clamp(0, MAX_TIME),
-            URL_SAFE_NO_PAD.encode(bytes)
+            "{}{}",
+            time_prefix(kind, now_millis),
+            URL_SAFE_NO_PAD.encode(random_bytes())
         ))
     }
 
@@ -143,6 +138,19 @@ impl fmt::Debug for SecretHash {
         let prefix: String = digest.chars().take(8).collect();
         write!(f, "SecretHash({prefix}…)")
     }
+}
+
+/// 256 random bits from the OS generator, for keys of our own (sealed authorization codes).
+pub(crate) fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// What every secret of `kind` issued at `now_millis` starts with: the prefix, then the time as
+/// in [`Secret::generate_at`].
+pub(crate) fn time_prefix(kind: SecretKind, now_millis: i64) -> String {
+    format!("{}{:011x}", kind.prefix(), now_millis.clamp(0, MAX_TIME))
 }
 
 /// A random identifier that is not a credential (grant, user, client and key ids): 16 bytes,

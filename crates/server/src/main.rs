@@ -152,10 +152,11 @@ async fn serve_command(mut config: Config, args: &ServeArgs) -> Result<(), Failu
         println!("{}", demo::instructions(&issuer, &seeded));
     }
     let keys = serve::key_ring(&config, store.clone(), clock.now()).await?;
+    let code_key = serve::code_key(&config, store.as_ref(), clock.now()).await?;
     let stop = serve::termination_signal()
         .map_err(|e| Failure::failed(format!("cannot install signal handlers: {e}")))?;
     tracing::info!("oauthd listening on http://{addr} with issuer {issuer}");
-    let state = serve::state(&config, issuer, store, keys, clock);
+    let state = serve::state(&config, issuer, store, keys, code_key, clock);
     let _housekeeping = serve::spawn_housekeeping(&config, &state);
     serve::run(listener, state, stop)
         .await

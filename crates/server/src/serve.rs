@@ -17,6 +17,7 @@ use crate::passwords::Passwords;
 use crate::routes;
 use crate::state::{AppState, Policy, Shared};
 use crate::throttle::LoginThrottle;
+use oauthd_core::code_sealing::CodeKey;
 use oauthd_core::key_sealing::Kek;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +101,7 @@ pub fn state(
     issuer: String,
     store: Arc<dyn Store>,
     keys: Arc<KeyRing>,
+    code_key: CodeKey,
     clock: Arc<dyn Clock>,
 ) -> AppState {
     // Install the metrics recorder before anything counts.
@@ -123,6 +125,28 @@ pub fn state(
             config.client_requests_per_second,
         )),
         passwords: Arc::new(Passwords::default()),
+        code_key,
+    })
+}
+
+/// The server secret holding the code key when no key encryption key is configured.
+const CODE_KEY_SECRET: &str = "code_sealing_key";
+
+/// The key authorization codes are sealed with (`oauthd_core::code_sealing`), the same at every
+/// instance and across restarts: derived from the key encryption key when there is one
+/// (nothing is stored), otherwise a random key stored once in the database.
+pub async fn code_key(config: &Config, store: &dyn Store, now: i64) -> Result<CodeKey, StartError> {
+    if let Some(secret) = &config.key_encryption_key {
+        return CodeKey::derive(&secret.0).map_err(|e| StartError::Keys(e.to_string()));
+    }
+    let stored = store
+        .server_secret(CODE_KEY_SECRET, &CodeKey::generate_stored(), now)
+        .await
+        .map_err(|e| StartError::Keys(format!("the code sealing key: {e}")))?;
+    CodeKey::from_stored(&stored).ok_or_else(|| {
+        StartError::Keys(format!(
+            "the stored code sealing key is damaged; delete the row {CODE_KEY_SECRET:?} of server_secrets to make a new one (codes issued before stop working)"
+        ))
     })
 }
 
@@ -233,7 +257,15 @@ impl RunningServer {
             source,
         })?;
         let keys = key_ring(config, store.clone(), clock.now()).await?;
-        let state = state(config, issuer_for(config, addr), store, keys, clock);
+        let code_key = code_key(config, store.as_ref(), clock.now()).await?;
+        let state = state(
+            config,
+            issuer_for(config, addr),
+            store,
+            keys,
+            code_key,
+            clock,
+        );
         let housekeeping = spawn_housekeeping(config, &state);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, state.clone(), async {

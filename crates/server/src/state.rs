@@ -1,6 +1,7 @@
 //! What every handler shares.
 use std::sync::Arc;
 
+use oauthd_core::code_sealing::CodeKey;
 use oauthd_core::secret::{Secret, SecretKind};
 use oauthd_store::Store;
 
@@ -52,6 +53,8 @@ pub struct Shared {
     pub client_rate: Arc<RateLimiter>,
     pub passwords: Arc<Passwords>,
     pub keys: Arc<KeyRing>,
+    /// Seals authorization codes (`oauthd_core::code_sealing`).
+    pub code_key: CodeKey,
 }
 
 impl Shared {

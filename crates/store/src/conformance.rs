@@ -26,10 +26,10 @@ macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@tests $make;
             clients_round_trip, duplicate_ids_conflict, users_and_password_change, sessions_expire,
-            pending_is_consumed_once, consent_merges, code_redeems_once, code_failed_attempts_burn,
+            pending_is_consumed_once, consent_merges, code_redeems_once, code_dies_with_its_client_or_user, code_failed_attempts_burn,
             expired_code_is_not_redeemed, redeem_race_has_one_winner, rotation_and_reuse, grace_reissue_once,
             rotate_race_has_one_winner, revoked_grant_kills_tokens, delete_client_cascades, secrets_stored_hashed_only,
-            token_info_reports_state, client_and_reads_alongside, access_token_revocation, signing_keys_lifecycle, ops_and_housekeeping, housekeeping_keeps_live_rows,
+            token_info_reports_state, client_and_reads_alongside, access_token_revocation, signing_keys_lifecycle, server_secret_is_stored_once, ops_and_housekeeping, housekeeping_keeps_live_rows,
             purge_is_exact_to_the_second);
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -83,6 +83,11 @@ async fn fixture(store: &DynStore) -> (Client, User) {
     };
     store.insert_user(&user).await.unwrap();
     (client, user)
+}
+
+/// Give a code a row, as its first failed verifier does.
+async fn seen(store: &DynStore, code: &NewCode) {
+    assert_eq!(store.record_failed_attempt(code, NOW).await.unwrap(), 1);
 }
 
 fn new_code(client: &Client, user: &User) -> (Secret, NewCode) {
@@ -164,13 +169,12 @@ async fn redeemed_expiring_later(
     user: &User,
     later: i64,
 ) -> (String, Secret, Secret) {
-    let (code, new) = new_code(client, user);
-    store.insert_code(&new).await.unwrap();
+    let (_, new) = new_code(client, user);
     let (access, refresh, pair) = new_pair(true, NOW + later);
     let mut issue = issue(client, user, pair);
     issue.grant.expires_at += later;
     assert_eq!(
-        store.redeem_code(&code.hash(), NOW, &issue).await.unwrap(),
+        store.redeem_code(&new, NOW, &issue).await.unwrap(),
         RedeemOutcome::Redeemed
     );
     (issue.grant.id, access, refresh.unwrap())
@@ -297,7 +301,7 @@ pub async fn client_changes_elsewhere_are_seen(here: DynStore, elsewhere: DynSto
 pub async fn client_and_reads_alongside(store: DynStore) {
     let (client, user) = fixture(&store).await;
     let (code, new) = new_code(&client, &user);
-    store.insert_code(&new).await.unwrap();
+    seen(&store, &new).await;
     let (_, access, refresh) = redeemed(&store, &client, &user).await;
     let sid = session_until(&store, &user, NOW + 100).await;
     let unknown = SecretHash::of("unknown");
@@ -426,7 +430,7 @@ pub async fn sessions_expire(store: DynStore) {
 }
 
 pub async fn pending_is_consumed_once(store: DynStore) {
-    let (client, user) = fixture(&store).await;
+    let (client, _) = fixture(&store).await;
     let id = Secret::generate(SecretKind::PendingAuthorization);
     let pending = PendingAuthorization {
         id_hash: id.hash(),
@@ -473,34 +477,19 @@ pub async fn pending_is_consumed_once(store: DynStore) {
         None,
         "expired"
     );
-    let (code, new) = new_code(&client, &user);
     assert_eq!(
-        store
-            .consume_pending(&id.hash(), NOW, Some(&new))
-            .await
-            .unwrap(),
+        store.consume_pending(&id.hash(), NOW).await.unwrap(),
         ConsumeOutcome::Consumed
     );
-    assert!(
-        store.code(&code.hash()).await.unwrap().is_some(),
-        "the code is stored with the consumption"
-    );
-    let (code2, new2) = new_code(&client, &user);
     assert_eq!(
-        store
-            .consume_pending(&id.hash(), NOW, Some(&new2))
-            .await
-            .unwrap(),
-        ConsumeOutcome::AlreadyConsumed
-    );
-    assert!(
-        store.code(&code2.hash()).await.unwrap().is_none(),
-        "no second code"
+        store.consume_pending(&id.hash(), NOW).await.unwrap(),
+        ConsumeOutcome::AlreadyConsumed,
+        "one answer, so one code"
     );
     assert_eq!(store.pending(&id.hash(), NOW).await.unwrap(), None);
     let unknown = SecretHash::of("nope");
     assert_eq!(
-        store.consume_pending(&unknown, NOW, None).await.unwrap(),
+        store.consume_pending(&unknown, NOW).await.unwrap(),
         ConsumeOutcome::NotFound
     );
 }
@@ -538,17 +527,15 @@ pub async fn consent_merges(store: DynStore) {
 pub async fn code_redeems_once(store: DynStore) {
     let (client, user) = fixture(&store).await;
     let (code, new) = new_code(&client, &user);
-    store.insert_code(&new).await.unwrap();
-    let stored = store.code(&code.hash()).await.unwrap().unwrap();
-    assert_eq!(stored.code, new.code);
-    assert!(!stored.redeemed);
+    assert_eq!(
+        store.code(&code.hash()).await.unwrap(),
+        None,
+        "issuing a code writes nothing"
+    );
     let (access, refresh, pair) = new_pair(true, NOW);
     let first = issue(&client, &user, pair);
     assert_eq!(
-        store
-            .redeem_code(&code.hash(), NOW + 1, &first)
-            .await
-            .unwrap(),
+        store.redeem_code(&new, NOW + 1, &first).await.unwrap(),
         RedeemOutcome::Redeemed
     );
     assert_eq!(
@@ -568,10 +555,7 @@ pub async fn code_redeems_once(store: DynStore) {
     let (access2, _, pair2) = new_pair(true, NOW);
     let second = issue(&client, &user, pair2);
     assert_eq!(
-        store
-            .redeem_code(&code.hash(), NOW + 2, &second)
-            .await
-            .unwrap(),
+        store.redeem_code(&new, NOW + 2, &second).await.unwrap(),
         RedeemOutcome::AlreadyUsed {
             grant_id: Some(first.grant.id.clone())
         }
@@ -591,51 +575,124 @@ pub async fn code_redeems_once(store: DynStore) {
         TokenStatus::Unknown
     );
     let stored = store.code(&code.hash()).await.unwrap().unwrap();
+    assert_eq!(stored.code, new.code);
     assert!(stored.redeemed);
+    assert_eq!(stored.failed_attempts, 0);
     assert_eq!(stored.grant_id, Some(first.grant.id));
-    let (_, _, pair3) = new_pair(false, NOW);
+}
+
+/// A code whose client or user was deleted after it was issued redeems nothing and leaves
+/// nothing behind.
+pub async fn code_dies_with_its_client_or_user(store: DynStore) {
+    let (client, user) = fixture(&store).await;
+    let (code_of_user, of_user) = new_code(&client, &user);
+    assert!(store.delete_user(&user.username).await.unwrap());
+    let (access, _, pair) = new_pair(true, NOW);
     assert_eq!(
         store
-            .redeem_code(
-                &SecretHash::of("unknown"),
-                NOW,
-                &issue(&client, &user, pair3)
-            )
+            .redeem_code(&of_user, NOW, &issue(&client, &user, pair))
             .await
             .unwrap(),
         RedeemOutcome::NotFound
+    );
+    assert_eq!(
+        store.record_failed_attempt(&of_user, NOW).await.unwrap(),
+        MAX_FAILED_ATTEMPTS
+    );
+    assert_eq!(store.code(&code_of_user.hash()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
+    );
+
+    let client = sample_client("c2");
+    store.insert_client(&client).await.unwrap();
+    let user = User {
+        id: random_id(),
+        username: "bob".into(),
+        ..user
+    };
+    store.insert_user(&user).await.unwrap();
+    let (code_of_client, of_client) = new_code(&client, &user);
+    assert!(store.delete_client(&client.client_id).await.unwrap());
+    let (access, _, pair) = new_pair(true, NOW);
+    let issued = issue(&client, &user, pair);
+    assert_eq!(
+        store.redeem_code(&of_client, NOW, &issued).await.unwrap(),
+        RedeemOutcome::NotFound
+    );
+    assert_eq!(store.code(&code_of_client.hash()).await.unwrap(), None);
+    assert!(
+        !store
+            .revoke_grant(&issued.grant.id, NOW, "test")
+            .await
+            .unwrap(),
+        "no grant was stored"
+    );
+    assert_eq!(
+        store
+            .access_token_status(&access.hash(), NOW)
+            .await
+            .unwrap(),
+        TokenStatus::Unknown
     );
 }
 
 pub async fn code_failed_attempts_burn(store: DynStore) {
     let (client, user) = fixture(&store).await;
     let (code, new) = new_code(&client, &user);
-    store.insert_code(&new).await.unwrap();
     for n in 1..=MAX_FAILED_ATTEMPTS {
-        assert_eq!(store.record_failed_attempt(&code.hash()).await.unwrap(), n);
+        assert_eq!(store.record_failed_attempt(&new, NOW).await.unwrap(), n);
     }
     let (_, _, pair) = new_pair(true, NOW);
     assert_eq!(
         store
-            .redeem_code(&code.hash(), NOW, &issue(&client, &user, pair))
+            .redeem_code(&new, NOW, &issue(&client, &user, pair))
             .await
             .unwrap(),
         RedeemOutcome::AlreadyUsed { grant_id: None }
     );
+    let stored = store.code(&code.hash()).await.unwrap().unwrap();
+    assert_eq!(stored.code, new.code);
+    assert_eq!(
+        (stored.failed_attempts, stored.redeemed),
+        (MAX_FAILED_ATTEMPTS, false)
+    );
+    // After its redemption a code counts as burnt, and a failed verifier changes nothing.
+    let (redeemed_code, redeemed) = new_code(&client, &user);
+    let (_, _, pair) = new_pair(true, NOW);
+    store
+        .redeem_code(&redeemed, NOW, &issue(&client, &user, pair))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.record_failed_attempt(&redeemed, NOW).await.unwrap(),
+        MAX_FAILED_ATTEMPTS
+    );
+    let stored = store.code(&redeemed_code.hash()).await.unwrap().unwrap();
+    assert_eq!((stored.failed_attempts, stored.redeemed), (0, true));
+    // An expired code is burnt too, and gets no row.
+    let (expired_code, expired) = new_code(&client, &user);
+    assert_eq!(
+        store
+            .record_failed_attempt(&expired, expired.code.expires_at)
+            .await
+            .unwrap(),
+        MAX_FAILED_ATTEMPTS
+    );
+    assert_eq!(store.code(&expired_code.hash()).await.unwrap(), None);
 }
 
 pub async fn expired_code_is_not_redeemed(store: DynStore) {
     let (client, user) = fixture(&store).await;
     let (code, new) = new_code(&client, &user);
-    store.insert_code(&new).await.unwrap();
     let (access, _, pair) = new_pair(true, NOW);
     assert_eq!(
         store
-            .redeem_code(
-                &code.hash(),
-                new.code.expires_at,
-                &issue(&client, &user, pair)
-            )
+            .redeem_code(&new, new.code.expires_at, &issue(&client, &user, pair))
             .await
             .unwrap(),
         RedeemOutcome::NotFound
@@ -647,20 +704,36 @@ pub async fn expired_code_is_not_redeemed(store: DynStore) {
             .unwrap(),
         TokenStatus::Unknown
     );
+    assert_eq!(
+        store.code(&code.hash()).await.unwrap(),
+        None,
+        "an expired code gets no row"
+    );
+    // Seen before it expired, it is not redeemed after either.
+    let (code, new) = new_code(&client, &user);
+    seen(&store, &new).await;
+    let (_, _, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .redeem_code(&new, new.code.expires_at, &issue(&client, &user, pair))
+            .await
+            .unwrap(),
+        RedeemOutcome::NotFound
+    );
+    assert!(!store.code(&code.hash()).await.unwrap().unwrap().redeemed);
 }
 
 pub async fn redeem_race_has_one_winner(store: DynStore) {
     let (client, user) = fixture(&store).await;
     let (code, new) = new_code(&client, &user);
-    store.insert_code(&new).await.unwrap();
+    seen(&store, &new).await;
     let mut tasks = Vec::new();
     for _ in 0..16 {
-        let (store, client, user, hash) =
-            (store.clone(), client.clone(), user.clone(), code.hash());
+        let (store, client, user, new) = (store.clone(), client.clone(), user.clone(), new.clone());
         tasks.push(tokio::spawn(async move {
             let (_, _, pair) = new_pair(true, NOW);
             store
-                .redeem_code(&hash, NOW, &issue(&client, &user, pair))
+                .redeem_code(&new, NOW, &issue(&client, &user, pair))
                 .await
                 .unwrap()
         }));
@@ -672,6 +745,60 @@ pub async fn redeem_race_has_one_winner(store: DynStore) {
         }
     }
     assert_eq!(wins, 1);
+    assert!(store.code(&code.hash()).await.unwrap().unwrap().redeemed);
+    // A code not seen before: the first redemptions race to insert its row.
+    let (code, new) = new_code(&client, &user);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, client, user, new) = (store.clone(), client.clone(), user.clone(), new.clone());
+        tasks.push(tokio::spawn(async move {
+            let (_, _, pair) = new_pair(true, NOW);
+            store
+                .redeem_code(&new, NOW, &issue(&client, &user, pair))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap() == RedeemOutcome::Redeemed {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    assert!(store.code(&code.hash()).await.unwrap().unwrap().redeemed);
+}
+
+/// A server secret is stored by the first caller; every later or concurrent caller gets that
+/// value, not its own candidate.
+pub async fn server_secret_is_stored_once(store: DynStore) {
+    assert_eq!(
+        store.server_secret("k", "first", NOW).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.server_secret("k", "second", NOW).await.unwrap(),
+        "first"
+    );
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .server_secret("race", &format!("candidate {i}"), NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for t in tasks {
+        seen.insert(t.await.unwrap());
+    }
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        store.server_secret("k", "third", NOW).await.unwrap(),
+        "first"
+    );
 }
 
 pub async fn rotation_and_reuse(store: DynStore) {
@@ -1136,12 +1263,11 @@ pub async fn signing_keys_lifecycle(store: DynStore) {
     assert!(!k1.is_active() && k1.is_published(NOW + 99) && !k1.is_published(NOW + 100));
     assert_eq!(k1.private_key, "plain:k1");
     // A JWT access token signed by k2 turns inactive when k2 is retired.
-    let (code, new) = new_code(&client, &user);
-    store.insert_code(&new).await.unwrap();
+    let (_, new) = new_code(&client, &user);
     let (access, _, mut pair) = new_pair(false, NOW);
     pair.access_kid = Some("k2".into());
     store
-        .redeem_code(&code.hash(), NOW, &issue(&client, &user, pair))
+        .redeem_code(&new, NOW, &issue(&client, &user, pair))
         .await
         .unwrap();
     assert_eq!(
@@ -1221,7 +1347,7 @@ pub async fn ops_and_housekeeping(store: DynStore) {
         sessions.push(session_until(&store, &user, expires_at).await);
     }
     let (code, new) = new_code(&client, &user);
-    store.insert_code(&new).await.unwrap();
+    seen(&store, &new).await;
 
     // Batches are bounded: three expired sessions go two, then one.
     assert_eq!(store.purge(Purge::Sessions, NOW + 10, 2).await.unwrap(), 2);
@@ -1339,7 +1465,7 @@ pub async fn purge_is_exact_to_the_second(store: DynStore) {
         let later = i64::from(i == 3);
         let (code, mut new) = new_code(&client, &user);
         new.code.expires_at += later;
-        store.insert_code(&new).await.unwrap();
+        seen(&store, &new).await;
         codes.push(code);
         tokens.push(redeemed_expiring_later(&store, &client, &user, later).await);
     }

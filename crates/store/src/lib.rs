@@ -116,12 +116,11 @@ pub trait PendingAuthorizationStore: Send + Sync {
         id_hash: &SecretHash,
         session_hash: &SecretHash,
     ) -> StoreResult<bool>;
-    /// Consume it once; on approval the code is inserted in the same transaction.
+    /// Consume it once: it yields one answer, approval (one code) or denial.
     async fn consume_pending(
         &self,
         id_hash: &SecretHash,
         now: UnixTime,
-        code: Option<&NewCode>,
     ) -> StoreResult<ConsumeOutcome>;
 }
 
@@ -140,16 +139,22 @@ pub trait ConsentStore: Send + Sync {
 }
 
 #[async_trait]
+/// What happens to authorization codes at the token endpoint. Issuing a code writes nothing:
+/// the code carries its record, sealed (`oauthd_core::code_sealing`). A code gets a row, keyed
+/// by its hash, the first time it is redeemed or fails a verifier check, and keeps it until
+/// housekeeping purges it, past the code's expiry (so a replay is still recognised).
 pub trait CodeStore: Send + Sync {
-    async fn insert_code(&self, code: &NewCode) -> StoreResult<()>;
+    /// The row of a code seen before, if any.
     async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>>;
     /// Count a failed verifier; returns the new count. A code with
-    /// `MAX_FAILED_ATTEMPTS` failures can no longer be redeemed.
-    async fn record_failed_attempt(&self, hash: &SecretHash) -> StoreResult<i64>;
-    /// Mark the code redeemed and issue the grant's first tokens, atomically.
+    /// `MAX_FAILED_ATTEMPTS` failures can no longer be redeemed. A redeemed or expired code,
+    /// or one whose client or user is gone, counts as burnt (`MAX_FAILED_ATTEMPTS`).
+    async fn record_failed_attempt(&self, code: &NewCode, now: UnixTime) -> StoreResult<i64>;
+    /// Record the code redeemed and issue the grant's first tokens, atomically, once per code
+    /// (RFC 6749 §4.1.2). `NotFound` when it has expired or its client or user is gone.
     async fn redeem_code(
         &self,
-        hash: &SecretHash,
+        code: &NewCode,
         now: UnixTime,
         issue: &IssueTokens,
     ) -> StoreResult<RedeemOutcome>;
@@ -212,6 +217,14 @@ pub trait KeyStore: Send + Sync {
     /// Replace a key's stored private part with another encoding of the same key (sealing
     /// keys that were stored before a key encryption key was configured).
     async fn replace_private_key(&self, kid: &str, private_key: &str) -> StoreResult<bool>;
+    /// The server secret `name`: the one stored, or else `candidate`, stored now. Every
+    /// instance gets the value stored first.
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: UnixTime,
+    ) -> StoreResult<String>;
 }
 
 #[async_trait]

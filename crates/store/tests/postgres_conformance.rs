@@ -187,6 +187,7 @@ async fn concurrent_migrations_apply_once() {
             "pending_authorizations",
             "refresh_tokens",
             "schema_migrations",
+            "server_secrets",
             "sessions",
             "signing_keys",
             "users",

@@ -6,10 +6,11 @@ use axum::response::Response;
 use oauthd_core::authorize::{self, AuthorizeError, ValidAuthorize};
 use oauthd_core::client::{Client, ClientKind};
 use oauthd_core::code::IssuedCode;
+use oauthd_core::code_sealing::{self, SealedRecord};
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_core::form::{append_query, encode};
 use oauthd_core::secret::{Secret, SecretKind};
-use oauthd_store::{NewCode, NextRead, PendingAuthorization, ReadAlongside, Session};
+use oauthd_store::{NextRead, PendingAuthorization, ReadAlongside, Session};
 
 use crate::http::browser::{Browser, SESSION_COOKIE, cookie};
 use crate::http::response::{error_page, see_other, store_failure_page};
@@ -156,17 +157,16 @@ pub async fn consent_needed(
     }
 }
 
-/// The code record for an approved request.
+/// A code for an approved request, sealed with what the request decided
+/// (`oauthd_core::code_sealing`): issuing it writes nothing.
 pub fn new_code(
     state: &AppState,
     client: &Client,
     session: &Session,
     request: &ValidAuthorize,
-) -> (Secret, NewCode) {
-    let secret = state.new_secret(SecretKind::AuthorizationCode);
+) -> Secret {
     let now = state.now();
-    let code = NewCode {
-        hash: secret.hash(),
+    let record = SealedRecord {
         code: IssuedCode {
             client_id: client.client_id.clone(),
             user_id: session.user_id.clone(),
@@ -180,12 +180,13 @@ pub fn new_code(
             nonce: request.nonce.clone(),
         },
         created_at: now,
+        client_created_at: client.created_at,
     };
-    (secret, code)
+    code_sealing::seal(&state.code_key, &record, state.now_millis())
 }
 
 /// Issue a code and send the browser back to the client. With `pending`, the pending
-/// authorization is consumed in the same transaction, so it can yield one code only.
+/// authorization is consumed first, so it can yield one code only.
 pub async fn issue_code(
     state: &AppState,
     client: &Client,
@@ -193,22 +194,14 @@ pub async fn issue_code(
     request: &ValidAuthorize,
     pending: Option<&oauthd_core::secret::SecretHash>,
 ) -> Response {
-    let (secret, code) = new_code(state, client, session, request);
-    let stored = match pending {
-        Some(id) => match state
-            .store
-            .consume_pending(id, state.now(), Some(&code))
-            .await
-        {
-            Ok(oauthd_store::ConsumeOutcome::Consumed) => Ok(()),
+    if let Some(id) = pending {
+        match state.store.consume_pending(id, state.now()).await {
+            Ok(oauthd_store::ConsumeOutcome::Consumed) => {}
             Ok(_) => return already_answered_page(),
-            Err(e) => Err(e),
-        },
-        None => state.store.insert_code(&code).await,
-    };
-    if let Err(e) = stored {
-        return store_failure_page(&e);
+            Err(e) => return store_failure_page(&e),
+        }
     }
+    let secret = new_code(state, client, session, request);
     let mut params = vec![("code", secret.expose())];
     if let Some(s) = &request.state {
         params.push(("state", s));

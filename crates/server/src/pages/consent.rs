@@ -141,11 +141,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Some("deny") => match state
             .store
-            .consume_pending(
-                &Secret::from_presented(pending_id).hash(),
-                state.now(),
-                None,
-            )
+            .consume_pending(&Secret::from_presented(pending_id).hash(), state.now())
             .await
         {
             Ok(ConsumeOutcome::Consumed) => access_denied(&state, &pending.request),

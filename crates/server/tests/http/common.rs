@@ -27,6 +27,7 @@ pub struct TestServer {
     pub server: RunningServer,
     pub clock: Arc<ManualClock>,
     pub base: String,
+    config: Config,
     _dir: tempfile::TempDir,
     _pg: Option<crate::support::PgSchema>,
 }
@@ -66,8 +67,41 @@ impl TestServer {
             server,
             clock,
             base,
+            config,
             _dir: dir,
             _pg: pg,
+        }
+    }
+
+    /// A second server on the same database and configuration, as another instance behind
+    /// the same load balancer would be.
+    pub async fn another_instance(&self) -> RunningServer {
+        RunningServer::start(&self.config, self.clock.clone())
+            .await
+            .unwrap()
+    }
+
+    /// Stop the server and start it again on the same database and configuration (on a new
+    /// port), as an operator's restart would.
+    pub async fn restart(self) -> TestServer {
+        let TestServer {
+            server,
+            clock,
+            config,
+            _dir,
+            _pg,
+            ..
+        } = self;
+        server.shutdown().await.unwrap();
+        let server = RunningServer::start(&config, clock.clone()).await.unwrap();
+        let base = server.base_url();
+        TestServer {
+            server,
+            clock,
+            base,
+            config,
+            _dir,
+            _pg,
         }
     }
 
@@ -89,6 +123,16 @@ impl TestServer {
         id: &str,
         adjust: impl FnOnce(&mut ClientCreate),
     ) -> (Client, Option<Secret>) {
+        self.client_created_at(id, START, adjust).await
+    }
+
+    /// As [`TestServer::client`], registered at `now`.
+    pub async fn client_created_at(
+        &self,
+        id: &str,
+        now: i64,
+        adjust: impl FnOnce(&mut ClientCreate),
+    ) -> (Client, Option<Secret>) {
         let mut args = ClientCreate {
             name: format!("App {id}"),
             client_id: Some(id.into()),
@@ -108,7 +152,7 @@ impl TestServer {
             json: false,
         };
         adjust(&mut args);
-        let (client, _) = admin::client::build(&args, START).unwrap();
+        let (client, _) = admin::client::build(&args, now).unwrap();
         admin::client::create(self.store(), client).await.unwrap()
     }
 

@@ -699,6 +699,138 @@ async fn five_wrong_verifiers_burn_the_code() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sealed codes: what a code carries, and what is stored
+// ---------------------------------------------------------------------------------------------
+
+async fn code_row(server: &TestServer, code: &str) -> Option<oauthd_store::StoredCode> {
+    server
+        .store()
+        .code(&Secret::from_presented(code).hash())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn issuing_a_code_stores_nothing_and_an_altered_code_is_no_code() {
+    let server = setup().await;
+    let code = server.code_for(&server.browser(), "app", "").await;
+    assert!(code.starts_with("oac_"), "{code}");
+    assert_eq!(
+        code_row(&server, &code).await,
+        None,
+        "nothing stored at issue"
+    );
+    // One character changed anywhere, in the clear time or in the sealed part: refused, and
+    // nothing is recorded against it.
+    for at in [6, code.len() / 2, code.len() - 2] {
+        let mut altered = code.clone().into_bytes();
+        altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap();
+        let r = server
+            .token(&exchange_body("app", &altered, VERIFIER))
+            .await;
+        r.assert_error(StatusCode::BAD_REQUEST, "invalid_grant");
+        assert_eq!(code_row(&server, &altered).await, None);
+    }
+    // A code of the old, stored kind (a random value) is no code either.
+    let r = server
+        .token(&exchange_body(
+            "app",
+            Secret::generate(oauthd_core::secret::SecretKind::AuthorizationCode).expose(),
+            VERIFIER,
+        ))
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    // The real one still redeems, and is then recorded as redeemed, under its grant.
+    let (access, _) = pair(&redeem_ok(&server, &code).await);
+    let row = code_row(&server, &code)
+        .await
+        .expect("recorded at redemption");
+    assert!(row.redeemed);
+    assert_eq!(row.failed_attempts, 0);
+    assert_eq!(row.code.user_id, server.user_id("alice").await);
+    assert_eq!(row.code.client_id, "app");
+    assert_eq!(access_status(&server, &access).await, TokenStatus::Active);
+}
+
+#[tokio::test]
+async fn a_code_dies_with_its_user_or_client() {
+    let server = setup().await;
+    let code = server.code_for(&server.browser(), "app", "").await;
+    oauthd::admin::user::run_delete(server.store(), "alice")
+        .await
+        .unwrap();
+    let r = server.token(&exchange_body("app", &code, VERIFIER)).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(code_row(&server, &code).await, None);
+
+    server.user("alice").await;
+    server.client("other", |_| {}).await;
+    let code = server.code_for(&server.browser(), "other", "").await;
+    oauthd::admin::client::run_delete(server.store(), "other")
+        .await
+        .unwrap();
+    let r = server.token(&exchange_body("other", &code, VERIFIER)).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    // A client registered again under the same id is another client: the code died with the
+    // first one.
+    server.client_created_at("other", START + 1, |_| {}).await;
+    let r = server.token(&exchange_body("other", &code, VERIFIER)).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(code_row(&server, &code).await, None);
+}
+
+#[tokio::test]
+async fn a_code_redeems_at_another_instance_and_after_a_restart() {
+    let kek = "0123456789abcdef0123456789abcdef-test";
+    for with_kek in [false, true] {
+        let server = TestServer::start_with(|c| {
+            if with_kek {
+                c.key_encryption_key = Some(oauthd::config::Sensitive(kek.into()));
+            }
+        })
+        .await;
+        server.app().await;
+        server.user("alice").await;
+        let code = server.code_for(&server.browser(), "app", "").await;
+        let other = server.another_instance().await;
+        let r = reqwest::Client::new()
+            .post(format!("{}/o/oauth2/token", other.base_url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(exchange_body("app", &code, VERIFIER))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "with a KEK: {with_kek}");
+        other.shutdown().await.unwrap();
+        let code = server.code_for(&server.browser(), "app", "").await;
+        let server = server.restart().await;
+        redeem_ok(&server, &code).await;
+    }
+    // Without a key encryption key the code key is stored (once, whoever starts first); with
+    // one it is derived from it and nothing is stored.
+    for with_kek in [false, true] {
+        let server = TestServer::start_with(|c| {
+            if with_kek {
+                c.key_encryption_key = Some(oauthd::config::Sensitive(kek.into()));
+            }
+        })
+        .await;
+        let stored = server
+            .store()
+            .server_secret("code_sealing_key", "candidate", START)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored == "candidate",
+            with_kek,
+            "stored before: {}",
+            !with_kek
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Code redemption: replay and expiry
 // ---------------------------------------------------------------------------------------------
 

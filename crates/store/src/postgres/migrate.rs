@@ -18,6 +18,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_client_changes.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_server_secrets.sql"),
+    ),
 ];
 
 /// The advisory lock key of oauthd's migrations ("oauthd" in ASCII). Advisory locks are per

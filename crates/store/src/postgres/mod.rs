@@ -318,32 +318,47 @@ impl SessionStore for PostgresStore {
     }
 }
 
-async fn insert_code_in<'e, E>(exec: E, c: &NewCode) -> StoreResult<()>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
-{
-    let code = &c.code;
-    sqlx::query(
+/// The start of a statement inserting the row of a code the token endpoint has seen, with
+/// `failed_attempts`, `redeemed_at` and `grant_id` from `$13` to `$15`, if the code has not
+/// expired by `$16` and its client and user still exist. Codes are sealed, not stored, when
+/// issued (`oauthd_core::code_sealing`); each statement goes on with its own
+/// `ON CONFLICT (hash)` rule for a code seen before. Parameters: [`bind_seen_code`].
+macro_rules! insert_seen_code {
+    () => {
         "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,
-                            pkce_mode, auth_time, nonce, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(c.hash.as_str())
-    .bind(&code.client_id)
-    .bind(&code.user_id)
-    .bind(&code.redirect_uri)
-    .bind(code.redirect_uri_sent)
-    .bind(code.scope.to_string())
-    .bind(code.code_challenge.as_str())
-    .bind(code.pkce_mode.as_str())
-    .bind(code.auth_time)
-    .bind(&code.nonce)
-    .bind(c.created_at)
-    .bind(code.expires_at)
-    .execute(exec)
-    .await
-    .map_err(db_err)?;
-    Ok(())
+                            pkce_mode, auth_time, nonce, created_at, expires_at,
+                            failed_attempts, redeemed_at, grant_id)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+         WHERE $12 > $16 AND EXISTS (SELECT 1 FROM clients WHERE client_id = $2)
+           AND EXISTS (SELECT 1 FROM users WHERE id = $3)"
+    };
+}
+
+fn bind_seen_code<'q>(
+    query: &'q str,
+    c: &'q NewCode,
+    failed_attempts: i64,
+    redeemed: Option<(UnixTime, &'q str)>,
+    now: UnixTime,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let code = &c.code;
+    sqlx::query(query)
+        .bind(c.hash.as_str())
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(code.redirect_uri_sent)
+        .bind(code.scope.to_string())
+        .bind(code.code_challenge.as_str())
+        .bind(code.pkce_mode.as_str())
+        .bind(code.auth_time)
+        .bind(&code.nonce)
+        .bind(c.created_at)
+        .bind(code.expires_at)
+        .bind(failed_attempts)
+        .bind(redeemed.map(|(at, _)| at))
+        .bind(redeemed.map(|(_, grant)| grant))
+        .bind(now)
 }
 
 #[async_trait]
@@ -412,26 +427,19 @@ impl PendingAuthorizationStore for PostgresStore {
         &self,
         id_hash: &SecretHash,
         now: UnixTime,
-        code: Option<&NewCode>,
     ) -> StoreResult<ConsumeOutcome> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query(
             "UPDATE pending_authorizations SET consumed_at = $1
              WHERE id_hash = $2 AND consumed_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(id_hash.as_str())
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await
         .map_err(db_err)?;
         if r.rows_affected() == 1 {
-            if let Some(code) = code {
-                insert_code_in(&mut *tx, code).await?;
-            }
-            tx.commit().await.map_err(db_err)?;
             return Ok(ConsumeOutcome::Consumed);
         }
-        tx.rollback().await.map_err(db_err)?;
         let consumed: Option<Option<i64>> =
             sqlx::query_scalar("SELECT consumed_at FROM pending_authorizations WHERE id_hash = $1")
                 .bind(id_hash.as_str())
@@ -539,10 +547,6 @@ async fn insert_pair(
 
 #[async_trait]
 impl CodeStore for PostgresStore {
-    async fn insert_code(&self, code: &NewCode) -> StoreResult<()> {
-        insert_code_in(&self.pool, code).await
-    }
-
     async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>> {
         let row = sqlx::query(CODE_BY_HASH)
             .bind(hash.as_str())
@@ -552,34 +556,48 @@ impl CodeStore for PostgresStore {
         row.as_ref().map(codec::stored_code_from_row).transpose()
     }
 
-    async fn record_failed_attempt(&self, hash: &SecretHash) -> StoreResult<i64> {
-        let n: Option<i64> = sqlx::query_scalar(
-            "UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE hash = $1 AND redeemed_at IS NULL
-             RETURNING failed_attempts",
+    async fn record_failed_attempt(&self, code: &NewCode, now: UnixTime) -> StoreResult<i64> {
+        let row = bind_seen_code(
+            concat!(
+                insert_seen_code!(),
+                " ON CONFLICT (hash) DO UPDATE SET failed_attempts = codes.failed_attempts + 1
+                  WHERE codes.redeemed_at IS NULL
+                 RETURNING failed_attempts"
+            ),
+            code,
+            1,
+            None,
+            now,
         )
-        .bind(hash.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(n.unwrap_or(MAX_FAILED_ATTEMPTS))
+        match row {
+            Some(row) => row.int("failed_attempts"),
+            None => Ok(MAX_FAILED_ATTEMPTS),
+        }
     }
 
     async fn redeem_code(
         &self,
-        hash: &SecretHash,
+        code: &NewCode,
         now: UnixTime,
         issue: &IssueTokens,
     ) -> StoreResult<RedeemOutcome> {
+        let hash = &code.hash;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // The grant row must exist before the code can point at it (the foreign key is checked
         // at once). Inserting it first, before the code's row lock is taken, also keeps the
         // lock order of a concurrent client or user deletion (parent rows, then the code) from
         // deadlocking with this transaction. Its id is fresh, so it cannot collide; a loser
-        // rolls it back below and leaves nothing behind.
+        // rolls it back below and leaves nothing behind. No grant when the client or user is
+        // gone since the code was issued: the code dies with them.
         let g = &issue.grant;
-        sqlx::query(
+        let granted = sqlx::query(
             "INSERT INTO grants (id, client_id, user_id, scope, auth_time, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = $2)
+               AND EXISTS (SELECT 1 FROM users WHERE id = $3)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -590,16 +608,29 @@ impl CodeStore for PostgresStore {
         .bind(g.expires_at)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
-        // The compare-and-set: concurrent redeemers queue on the code's row lock, and each
-        // re-checks `redeemed_at IS NULL` against the winner's committed row.
-        let won = sqlx::query(
-            "UPDATE codes SET redeemed_at = $1, grant_id = $2
-             WHERE hash = $3 AND redeemed_at IS NULL AND failed_attempts < $4 AND expires_at > $1",
+        .map_err(db_err)?
+        .rows_affected()
+            == 1;
+        if !granted {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(RedeemOutcome::NotFound);
+        }
+        // The compare-and-set: concurrent redeemers queue on the code's row (or on its key,
+        // for a code not seen before), and each re-checks `redeemed_at IS NULL` against the
+        // winner's committed row.
+        let won = bind_seen_code(
+            concat!(
+                insert_seen_code!(),
+                " ON CONFLICT (hash) DO UPDATE SET redeemed_at = excluded.redeemed_at,
+                                                  grant_id = excluded.grant_id
+                  WHERE codes.redeemed_at IS NULL AND codes.failed_attempts < $17
+                    AND codes.expires_at > $16"
+            ),
+            code,
+            0,
+            Some((now, &g.id)),
+            now,
         )
-        .bind(now)
-        .bind(&g.id)
-        .bind(hash.as_str())
         .bind(MAX_FAILED_ATTEMPTS)
         .execute(&mut *tx)
         .await
@@ -896,6 +927,32 @@ impl KeyStore for PostgresStore {
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: UnixTime,
+    ) -> StoreResult<String> {
+        // Concurrent first starts: the losers' inserts do nothing and they read the winner's.
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        value.ok_or_else(|| StoreError::Corrupt(format!("server secret {name:?} vanished")))
     }
 }
 

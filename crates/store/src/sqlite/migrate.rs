@@ -24,6 +24,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_expiry_ordered_rowids.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_server_secrets.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

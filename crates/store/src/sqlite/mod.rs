@@ -418,34 +418,63 @@ impl SessionStore for SqliteStore {
     }
 }
 
-fn insert_code(conn: &Connection, c: &NewCode) -> StoreResult<()> {
-    let code = &c.code;
-    exec(
-        conn,
+/// The start of a statement inserting the row of a code the token endpoint has seen, with
+/// `failed_attempts`, `redeemed_at` and `grant_id` from `?14` to `?16`. Codes are sealed, not
+/// stored, when issued (`oauthd_core::code_sealing`); each statement goes on with its own
+/// `ON CONFLICT (hash)` rule for a code seen before. Parameters: [`seen_code_params!`]. Run
+/// only for a [`live_code`]. `VALUES`, not `SELECT … WHERE`: an `INSERT … SELECT` reading the
+/// table it inserts into (the rowid's slot) goes through a temporary table.
+macro_rules! insert_seen_code {
+    () => {
         concat!(
             "INSERT INTO codes (rowid, hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
-                                code_challenge, pkce_mode, auth_time, nonce, created_at, expires_at)
+                                code_challenge, pkce_mode, auth_time, nonce, created_at, expires_at,
+                                failed_attempts, redeemed_at, grant_id)
              VALUES (",
             next_rowid_in_slot!("codes"),
-            ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-        ),
-        params![
-            expiry_rowid::slot(code.expires_at),
-            c.hash.as_str(),
-            code.client_id,
-            code.user_id,
-            code.redirect_uri,
-            code.redirect_uri_sent,
-            code.scope.to_string(),
-            code.code_challenge.as_str(),
-            code.pkce_mode.as_str(),
-            code.auth_time,
-            code.nonce,
-            c.created_at,
-            code.expires_at,
-        ],
+            ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        )
+    };
+}
+
+/// Whether a code may still get a row: not expired by `now`, and its client and user still
+/// exist. The writer holds the database, so the answer holds until its transaction ends.
+fn live_code(conn: &Connection, c: &NewCode, now: UnixTime) -> StoreResult<bool> {
+    if c.code.expires_at <= now {
+        return Ok(false);
+    }
+    let live: Option<bool> = scalar(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM clients WHERE client_id = ?1)
+            AND EXISTS (SELECT 1 FROM users WHERE id = ?2)",
+        [c.code.client_id.as_str(), c.code.user_id.as_str()],
     )?;
-    Ok(())
+    Ok(live == Some(true))
+}
+
+/// The parameters of [`insert_seen_code!`], then `$extra` from `?17`.
+macro_rules! seen_code_params {
+    ($c:expr, $failed:expr, $redeemed_at:expr, $grant_id:expr $(, $extra:expr)*) => {
+        params![
+            expiry_rowid::slot($c.code.expires_at),
+            $c.hash.as_str(),
+            $c.code.client_id,
+            $c.code.user_id,
+            $c.code.redirect_uri,
+            $c.code.redirect_uri_sent,
+            $c.code.scope.to_string(),
+            $c.code.code_challenge.as_str(),
+            $c.code.pkce_mode.as_str(),
+            $c.code.auth_time,
+            $c.code.nonce,
+            $c.created_at,
+            $c.code.expires_at,
+            $failed,
+            $redeemed_at,
+            $grant_id
+            $(, $extra)*
+        ]
+    };
 }
 
 #[async_trait]
@@ -522,9 +551,8 @@ impl PendingAuthorizationStore for SqliteStore {
         &self,
         id_hash: &SecretHash,
         now: UnixTime,
-        code: Option<&NewCode>,
     ) -> StoreResult<ConsumeOutcome> {
-        let (id_hash, code) = (id_hash.clone(), code.cloned());
+        let id_hash = id_hash.clone();
         self.db
             .write(move |conn| {
                 let consumed = exec(
@@ -534,9 +562,6 @@ impl PendingAuthorizationStore for SqliteStore {
                     params![now, id_hash.as_str(), now],
                 )? == 1;
                 if consumed {
-                    if let Some(code) = &code {
-                        insert_code(conn, code)?;
-                    }
                     return Ok(ConsumeOutcome::Consumed);
                 }
                 let earlier: Option<Option<i64>> = scalar(
@@ -657,25 +682,27 @@ fn code(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<StoredCode>>
 
 #[async_trait]
 impl CodeStore for SqliteStore {
-    async fn insert_code(&self, code: &NewCode) -> StoreResult<()> {
-        let code = code.clone();
-        self.db.write(move |conn| insert_code(conn, &code)).await
-    }
-
     async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>> {
         let hash = hash.clone();
         self.db.read(move |conn| code(conn, &hash)).await
     }
 
-    async fn record_failed_attempt(&self, hash: &SecretHash) -> StoreResult<i64> {
-        let hash = hash.clone();
+    async fn record_failed_attempt(&self, code: &NewCode, now: UnixTime) -> StoreResult<i64> {
+        let code = code.clone();
         self.db
             .write(move |conn| {
+                if !live_code(conn, &code, now)? {
+                    return Ok(MAX_FAILED_ATTEMPTS);
+                }
                 let n: Option<i64> = scalar(
                     conn,
-                    "UPDATE codes SET failed_attempts = failed_attempts + 1 WHERE hash = ? AND redeemed_at IS NULL
-                     RETURNING failed_attempts",
-                    [hash.as_str()],
+                    concat!(
+                        insert_seen_code!(),
+                        " ON CONFLICT (hash) DO UPDATE SET failed_attempts = failed_attempts + 1
+                          WHERE redeemed_at IS NULL
+                         RETURNING failed_attempts"
+                    ),
+                    seen_code_params!(code, 1, None::<i64>, None::<&str>),
                 )?;
                 Ok(n.unwrap_or(MAX_FAILED_ATTEMPTS))
             })
@@ -684,19 +711,25 @@ impl CodeStore for SqliteStore {
 
     async fn redeem_code(
         &self,
-        hash: &SecretHash,
+        code: &NewCode,
         now: UnixTime,
         issue: &IssueTokens,
     ) -> StoreResult<RedeemOutcome> {
-        let (hash, issue) = (hash.clone(), issue.clone());
+        let (code, issue) = (code.clone(), issue.clone());
+        let hash = code.hash.clone();
         self.db
             .write(move |conn| {
                 // PostgreSQL's shape: the grant first (the code's foreign key to it is checked
                 // at once), then the compare-and-set (RFC 6749 §4.1.2: a code is used once)
-                // that marks the code and points it at the grant in one statement. A loser
-                // deletes the grant it just inserted (nothing points at it yet) and leaves
-                // nothing behind. Not a savepoint: inside one, SQLite first copies every page
-                // the winner touches into a sub-journal (2.6 % of the server's CPU at c=64).
+                // that records the code as redeemed and points it at the grant in one
+                // statement. A loser deletes the grant it just inserted (nothing points at it
+                // yet) and leaves nothing behind. Not a savepoint: inside one, SQLite first
+                // copies every page the winner touches into a sub-journal (2.6 % of the
+                // server's CPU at c=64). Nothing when the code has expired or its client or
+                // user is gone since it was issued: the code dies with them.
+                if !live_code(conn, &code, now)? {
+                    return not_redeemed(conn, &hash);
+                }
                 let g = &issue.grant;
                 exec(
                     conn,
@@ -719,38 +752,47 @@ impl CodeStore for SqliteStore {
                 )?;
                 let won = exec(
                     conn,
-                    "UPDATE codes SET redeemed_at = ?, grant_id = ?
-                     WHERE hash = ? AND redeemed_at IS NULL AND failed_attempts < ? AND expires_at > ?",
-                    params![now, g.id, hash.as_str(), MAX_FAILED_ATTEMPTS, now],
+                    concat!(
+                        insert_seen_code!(),
+                        " ON CONFLICT (hash) DO UPDATE SET redeemed_at = excluded.redeemed_at,
+                                                          grant_id = excluded.grant_id
+                          WHERE redeemed_at IS NULL AND failed_attempts < ?17"
+                    ),
+                    seen_code_params!(code, 0, Some(now), Some(&g.id), MAX_FAILED_ATTEMPTS),
                 )? == 1;
                 if won {
                     insert_pair(conn, &g.id, now, &issue.pair)?;
                     return Ok(RedeemOutcome::Redeemed);
                 }
                 exec(conn, "DELETE FROM grants WHERE id = ?", [&g.id])?;
-                let row = one(
-                    conn,
-                    "SELECT redeemed_at, failed_attempts, grant_id FROM codes WHERE hash = ?",
-                    [hash.as_str()],
-                    |r| {
-                        Ok((
-                            r.get::<_, Option<i64>>(0).map_err(corrupt)?,
-                            r.get::<_, i64>(1).map_err(corrupt)?,
-                            r.get::<_, Option<String>>(2).map_err(corrupt)?,
-                        ))
-                    },
-                )?;
-                Ok(match row {
-                    Some((redeemed_at, attempts, grant_id))
-                        if redeemed_at.is_some() || attempts >= MAX_FAILED_ATTEMPTS =>
-                    {
-                        RedeemOutcome::AlreadyUsed { grant_id }
-                    }
-                    _ => RedeemOutcome::NotFound,
-                })
+                not_redeemed(conn, &hash)
             })
             .await
     }
+}
+
+/// Why a code was not redeemed: used up (redeemed, or burnt by failed verifiers), or not there.
+fn not_redeemed(conn: &Connection, hash: &SecretHash) -> StoreResult<RedeemOutcome> {
+    let row = one(
+        conn,
+        "SELECT redeemed_at, failed_attempts, grant_id FROM codes WHERE hash = ?",
+        [hash.as_str()],
+        |r| {
+            Ok((
+                r.get::<_, Option<i64>>(0).map_err(corrupt)?,
+                r.get::<_, i64>(1).map_err(corrupt)?,
+                r.get::<_, Option<String>>(2).map_err(corrupt)?,
+            ))
+        },
+    )?;
+    Ok(match row {
+        Some((redeemed_at, attempts, grant_id))
+            if redeemed_at.is_some() || attempts >= MAX_FAILED_ATTEMPTS =>
+        {
+            RedeemOutcome::AlreadyUsed { grant_id }
+        }
+        _ => RedeemOutcome::NotFound,
+    })
 }
 
 fn refresh_state(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<RefreshState>> {
@@ -1047,6 +1089,31 @@ impl KeyStore for SqliteStore {
                     "UPDATE signing_keys SET private_key = ? WHERE kid = ?",
                     [&private_key, &kid],
                 )? == 1)
+            })
+            .await
+    }
+
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: UnixTime,
+    ) -> StoreResult<String> {
+        let (name, candidate) = (name.to_owned(), candidate.to_owned());
+        self.db
+            .write(move |conn| {
+                exec(
+                    conn,
+                    "INSERT INTO server_secrets (name, value, created_at) VALUES (?, ?, ?)
+                     ON CONFLICT (name) DO NOTHING",
+                    params![name, candidate, now],
+                )?;
+                scalar(
+                    conn,
+                    "SELECT value FROM server_secrets WHERE name = ?",
+                    [&name],
+                )?
+                .ok_or_else(|| StoreError::Corrupt(format!("server secret {name:?} vanished")))
             })
             .await
     }

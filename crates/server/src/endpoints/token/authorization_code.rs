@@ -2,10 +2,10 @@
 use axum::response::Response;
 
 use oauthd_core::client::{Client, GrantType};
-use oauthd_core::code;
 use oauthd_core::error::{ErrorCode, OAuthError};
-use oauthd_core::secret::{SecretHash, time_ordered_id};
-use oauthd_store::{IssueTokens, NewGrant, RedeemOutcome, StoredCode};
+use oauthd_core::secret::{Secret, SecretHash, time_ordered_id};
+use oauthd_core::{code, code_sealing};
+use oauthd_store::{IssueTokens, NewCode, NewGrant, RedeemOutcome, StoredCode};
 
 use crate::http::client_request::Failure;
 use crate::issue::{IdTokenRequest, Subject, mint};
@@ -22,7 +22,8 @@ fn invalid_grant() -> Failure {
 pub(super) async fn exchange(
     state: &AppState,
     client: &Client,
-    hash: &SecretHash,
+    presented: &Secret,
+    hash: SecretHash,
     stored: Option<StoredCode>,
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
@@ -35,13 +36,25 @@ pub(super) async fn exchange(
         .into());
     }
     let now = state.now();
-    let Some(stored) = stored else {
+    // The code carries what the authorization decided; anything we did not seal is no code.
+    let Some(sealed) = code_sealing::open(&state.code_key, presented.expose()) else {
         return Err(invalid_grant());
     };
-    if stored.redeemed || stored.failed_attempts >= code::MAX_FAILED_ATTEMPTS {
+    if sealed.code.client_id == client.client_id && sealed.client_created_at != client.created_at {
+        // Issued to an earlier client of the same id, deleted since: it died with that client.
+        return Err(invalid_grant());
+    }
+    let new = NewCode {
+        hash,
+        code: sealed.code,
+        created_at: sealed.created_at,
+    };
+    if let Some(stored) = &stored
+        && (stored.redeemed || stored.failed_attempts >= code::MAX_FAILED_ATTEMPTS)
+    {
         return Err(replayed(
             state,
-            &stored.code,
+            &new.code,
             stored.grant_id.as_deref(),
             &client.client_id,
             code_verifier,
@@ -51,14 +64,14 @@ pub(super) async fn exchange(
     // Every check runs before the code is consumed: a wrong guess must not burn the real
     // client's code, but a few wrong guesses do (RFC 7636 §4.6, DESIGN §3).
     if let Err(e) = code::check(
-        &stored.code,
+        &new.code,
         &client.client_id,
         redirect_uri,
         code_verifier,
         now,
     ) {
         if e.counts_as_failed_attempt() {
-            let attempts = state.store.record_failed_attempt(hash).await?;
+            let attempts = state.store.record_failed_attempt(&new, now).await?;
             tracing::warn!(client_id = %client.client_id, attempts, "PKCE verification failed for an authorization code");
         }
         return Err(e.to_oauth().into());
@@ -67,7 +80,7 @@ pub(super) async fn exchange(
         metrics::counter!(names::LIFERAY_COMPAT, "step" => "token").increment(1);
         tracing::warn!(client_id = %client.client_id, "liferay-compat: code_verifier length outside 43..128 accepted");
     }
-    let c = &stored.code;
+    let c = &new.code;
     let grant = NewGrant {
         id: time_ordered_id(state.now_millis()),
         client_id: client.client_id.clone(),
@@ -89,7 +102,7 @@ pub(super) async fn exchange(
         grant,
         pair: minted.pair.clone(),
     };
-    match state.store.redeem_code(hash, now, &issue).await? {
+    match state.store.redeem_code(&new, now, &issue).await? {
         RedeemOutcome::Redeemed => {
             metrics::counter!(names::TOKENS_ISSUED, "grant" => "authorization_code").increment(1);
             Ok(minted.response())
@@ -97,7 +110,7 @@ pub(super) async fn exchange(
         // Lost a race to a concurrent redemption with a valid verifier: that is a replay.
         RedeemOutcome::AlreadyUsed { grant_id } => Err(replayed(
             state,
-            &stored.code,
+            &new.code,
             grant_id.as_deref(),
             &client.client_id,
             code_verifier,

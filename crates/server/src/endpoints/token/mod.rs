@@ -55,9 +55,9 @@ async fn process(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     }
     match grant {
         TokenGrant::AuthorizationCode {
+            code,
             redirect_uri,
             code_verifier,
-            ..
         } => {
             let stored = match alongside {
                 ReadAlongside::Code(stored) => stored,
@@ -66,7 +66,8 @@ async fn process(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
             authorization_code::exchange(
                 state,
                 &client,
-                &hash,
+                &code,
+                hash,
                 stored,
                 redirect_uri.as_deref(),
                 code_verifier.as_deref(),
