@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """WAL pages written per flow by oauthd's SQLite schema, for a given batch size and schema change.
 
-Replays the writes of the benchmarked flow (authorize: one code; exchange: redeem the code,
-store the grant, one access and one refresh token; refresh: rotate, one access and one refresh
-token) with the real migrations and the store's statements, on a database that already holds
+Replays the writes of the benchmarked flow (exchange: store the grant, the redeemed code's row,
+one access and one refresh token; refresh: rotate, one access and one refresh token; before
+schema 6 also authorize: one code, then the exchange marked it redeemed) with the real
+migrations and the store's statements, on a database that already holds
 20 000 flows, committing JOBS jobs at a time as the writer thread's group commit does. Every
 commit writes each page it dirtied to the WAL as one frame, so frames per flow is what a commit
 costs in pwrite()s and fsync()ed bytes. Deterministic up to the random token bytes.
 
 Usage: crates/bench/wal_frames.py [--jobs 7] [--page 2048] [VARIANT ...]
-Variants: base, before-expiry-rowids (schema 4: rowids in insertion order, an index on each
+Variants: base, stored-codes (before schema 6: the code stored when issued, one more write
+job per flow), before-expiry-rowids (schema 4: rowids in insertion order, an index on each
 table's expires_at), without-rowid (the four token tables WITHOUT ROWID), no-expiry-indexes,
 no-cascade-indexes (codes_client, codes_user), no-codes-grant, no-token-grant-indexes
 (access_tokens_grant, refresh_tokens_grant), no-grants-cascade (grants_client, grants_user);
@@ -58,8 +60,8 @@ def schema(variant):
 class Flow:
     """The three write jobs of one flow, as the store runs them."""
 
-    def __init__(self, db, clock, slotted):
-        self.db, self.clock, self.slotted = db, clock, slotted
+    def __init__(self, db, clock, slotted, sealed):
+        self.db, self.clock, self.slotted, self.sealed = db, clock, slotted, sealed
 
     def insert(self, table, columns, values, expires_at):
         """INSERT as the store does: since schema 5 with a rowid in the row's expiry slot
@@ -81,18 +83,25 @@ class Flow:
         return "%011x" % self.clock[0] + hashlib.sha256(os.urandom(32)).hexdigest()
 
     def jobs(self):
+        if self.sealed:
+            return [self.exchange, self.refresh]
         return [self.authorize, self.exchange, self.refresh]
+
+    def code_row(self, now, redeemed):
+        columns = (
+            "hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,"
+            " pkce_mode, auth_time, nonce, created_at, expires_at"
+        )
+        values = (self.code, CLIENT, USER, "myapp://oauth2redirect", 1, "api",
+                  "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "strict", now, None, now, now + 60)
+        if redeemed:
+            columns += ", redeemed_at, grant_id"
+            values += (now, self.grant)
+        self.insert("codes", columns, values, now + 60)
 
     def authorize(self, now):
         self.code = self.token_hash()
-        self.insert(
-            "codes",
-            "hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,"
-            " pkce_mode, auth_time, nonce, created_at, expires_at",
-            (self.code, CLIENT, USER, "myapp://oauth2redirect", 1, "api",
-             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "strict", now, None, now, now + 60),
-            now + 60,
-        )
+        self.code_row(now, redeemed=False)
 
     def exchange(self, now):
         # The grant first, then the compare-and-set that marks the code and points it at the
@@ -105,11 +114,16 @@ class Flow:
             (self.grant, CLIENT, USER, "api", now, now, now + 30 * 86400),
             now + 30 * 86400,
         )
-        self.db.execute(
-            "UPDATE codes SET redeemed_at = ?, grant_id = ? WHERE hash = ? AND redeemed_at IS NULL"
-            " AND failed_attempts < 5 AND expires_at > ?",
-            (now, self.grant, self.code, now),
-        )
+        if self.sealed:
+            # Schema 6: a sealed code gets its row when it is redeemed.
+            self.code = self.token_hash()
+            self.code_row(now, redeemed=True)
+        else:
+            self.db.execute(
+                "UPDATE codes SET redeemed_at = ?, grant_id = ? WHERE hash = ? AND redeemed_at IS NULL"
+                " AND failed_attempts < 5 AND expires_at > ?",
+                (now, self.grant, self.code, now),
+            )
         self.refresh_hash = self.pair(now)
 
     def refresh(self, now):
@@ -142,10 +156,10 @@ class Flow:
         )
 
 
-def replay(db, clock, flows, jobs_per_commit, slotted):
-    """Runs `flows` flows with about jobs_per_commit/3 flows in flight, one job each per
-    commit in turn, as concurrent users' requests arrive at the writer. Returns commits."""
-    waiting = [Flow(db, clock, slotted).jobs() for _ in range(flows)]
+def replay(db, clock, flows, jobs_per_commit, slotted, sealed):
+    """Runs `flows` flows with jobs_per_commit flows in flight, one job each per commit in
+    turn, as concurrent users' requests arrive at the writer. Returns commits."""
+    waiting = [Flow(db, clock, slotted, sealed).jobs() for _ in range(flows)]
     in_flight, commits = [], 0
     while waiting or in_flight:
         while waiting and len(in_flight) < jobs_per_commit:
@@ -178,9 +192,10 @@ def measure(variant, jobs_per_commit, page, flows=3000):
         db.execute("INSERT INTO users VALUES (?, 'bench', '$argon2id$x', NULL, NULL, 0)", (USER,))
         clock = [1_700_000_000_000]
         slotted = "before-expiry-rowids" not in variant.split("+")
-        replay(db, clock, 20_000, jobs_per_commit, slotted)
+        sealed = "stored-codes" not in variant.split("+")
+        replay(db, clock, 20_000, jobs_per_commit, slotted, sealed)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        commits = replay(db, clock, flows, jobs_per_commit, slotted)
+        commits = replay(db, clock, flows, jobs_per_commit, slotted, sealed)
         frames = os.path.getsize(path + "-wal") // (page + 24)
         db.close()
     return frames / flows, frames / commits

@@ -725,48 +725,33 @@ pub async fn expired_code_is_not_redeemed(store: DynStore) {
 
 pub async fn redeem_race_has_one_winner(store: DynStore) {
     let (client, user) = fixture(&store).await;
-    let (code, new) = new_code(&client, &user);
-    seen(&store, &new).await;
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let (store, client, user, new) = (store.clone(), client.clone(), user.clone(), new.clone());
-        tasks.push(tokio::spawn(async move {
-            let (_, _, pair) = new_pair(true, NOW);
-            store
-                .redeem_code(&new, NOW, &issue(&client, &user, pair))
-                .await
-                .unwrap()
-        }));
-    }
-    let mut wins = 0;
-    for t in tasks {
-        if t.await.unwrap() == RedeemOutcome::Redeemed {
-            wins += 1;
+    // A code seen before (its row exists), and one not (the redemptions race to insert it).
+    for seen_before in [true, false] {
+        let (code, new) = new_code(&client, &user);
+        if seen_before {
+            seen(&store, &new).await;
         }
-    }
-    assert_eq!(wins, 1);
-    assert!(store.code(&code.hash()).await.unwrap().unwrap().redeemed);
-    // A code not seen before: the first redemptions race to insert its row.
-    let (code, new) = new_code(&client, &user);
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let (store, client, user, new) = (store.clone(), client.clone(), user.clone(), new.clone());
-        tasks.push(tokio::spawn(async move {
-            let (_, _, pair) = new_pair(true, NOW);
-            store
-                .redeem_code(&new, NOW, &issue(&client, &user, pair))
-                .await
-                .unwrap()
-        }));
-    }
-    let mut wins = 0;
-    for t in tasks {
-        if t.await.unwrap() == RedeemOutcome::Redeemed {
-            wins += 1;
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (store, client, user, new) =
+                (store.clone(), client.clone(), user.clone(), new.clone());
+            tasks.push(tokio::spawn(async move {
+                let (_, _, pair) = new_pair(true, NOW);
+                store
+                    .redeem_code(&new, NOW, &issue(&client, &user, pair))
+                    .await
+                    .unwrap()
+            }));
         }
+        let mut wins = 0;
+        for t in tasks {
+            if t.await.unwrap() == RedeemOutcome::Redeemed {
+                wins += 1;
+            }
+        }
+        assert_eq!(wins, 1, "seen before: {seen_before}");
+        assert!(store.code(&code.hash()).await.unwrap().unwrap().redeemed);
     }
-    assert_eq!(wins, 1);
-    assert!(store.code(&code.hash()).await.unwrap().unwrap().redeemed);
 }
 
 /// A server secret is stored by the first caller; every later or concurrent caller gets that

@@ -60,7 +60,15 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let clock = Arc::new(ManualClock::new(START));
+        Self::run(config, Arc::new(ManualClock::new(START)), dir, pg).await
+    }
+
+    async fn run(
+        config: Config,
+        clock: Arc<ManualClock>,
+        _dir: tempfile::TempDir,
+        _pg: Option<crate::support::PgSchema>,
+    ) -> TestServer {
         let server = RunningServer::start(&config, clock.clone()).await.unwrap();
         let base = server.base_url();
         TestServer {
@@ -68,8 +76,8 @@ impl TestServer {
             clock,
             base,
             config,
-            _dir: dir,
-            _pg: pg,
+            _dir,
+            _pg,
         }
     }
 
@@ -93,16 +101,7 @@ impl TestServer {
             ..
         } = self;
         server.shutdown().await.unwrap();
-        let server = RunningServer::start(&config, clock.clone()).await.unwrap();
-        let base = server.base_url();
-        TestServer {
-            server,
-            clock,
-            base,
-            config,
-            _dir,
-            _pg,
-        }
+        Self::run(config, clock, _dir, _pg).await
     }
 
     pub fn store(&self) -> &dyn Store {
