@@ -688,39 +688,31 @@ pub async fn code_failed_attempts_burn(store: DynStore) {
 
 pub async fn expired_code_is_not_redeemed(store: DynStore) {
     let (client, user) = fixture(&store).await;
-    let (code, new) = new_code(&client, &user);
-    let (access, _, pair) = new_pair(true, NOW);
-    assert_eq!(
-        store
-            .redeem_code(&new, new.code.expires_at, &issue(&client, &user, pair))
-            .await
-            .unwrap(),
-        RedeemOutcome::NotFound
-    );
-    assert_eq!(
-        store
-            .access_token_status(&access.hash(), NOW)
-            .await
-            .unwrap(),
-        TokenStatus::Unknown
-    );
-    assert_eq!(
-        store.code(&code.hash()).await.unwrap(),
-        None,
-        "an expired code gets no row"
-    );
-    // Seen before it expired, it is not redeemed after either.
-    let (code, new) = new_code(&client, &user);
-    seen(&store, &new).await;
-    let (_, _, pair) = new_pair(true, NOW);
-    assert_eq!(
-        store
-            .redeem_code(&new, new.code.expires_at, &issue(&client, &user, pair))
-            .await
-            .unwrap(),
-        RedeemOutcome::NotFound
-    );
-    assert!(!store.code(&code.hash()).await.unwrap().unwrap().redeemed);
+    // Never seen before it expired (it gets no row), and seen before (its row stays unredeemed).
+    for seen_before in [false, true] {
+        let (code, new) = new_code(&client, &user);
+        if seen_before {
+            seen(&store, &new).await;
+        }
+        let (access, _, pair) = new_pair(true, NOW);
+        assert_eq!(
+            store
+                .redeem_code(&new, new.code.expires_at, &issue(&client, &user, pair))
+                .await
+                .unwrap(),
+            RedeemOutcome::NotFound
+        );
+        assert_eq!(
+            store
+                .access_token_status(&access.hash(), NOW)
+                .await
+                .unwrap(),
+            TokenStatus::Unknown
+        );
+        let row = store.code(&code.hash()).await.unwrap();
+        assert_eq!(row.is_some(), seen_before);
+        assert!(row.is_none_or(|r| !r.redeemed));
+    }
 }
 
 pub async fn redeem_race_has_one_winner(store: DynStore) {
