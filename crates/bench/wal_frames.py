@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """WAL pages written per flow by oauthd's SQLite schema, for a given batch size and schema change.
 
-Replays the writes of the benchmarked flow (exchange: store the grant, the redeemed code's row,
-one access and one refresh token; refresh: rotate, one access and one refresh token; before
+Replays the writes of the benchmarked flow (exchange: store the grant, the redeemed code's row
+(since schema 7 its hash, expiry, redemption and grant only), one access and one refresh token; refresh: rotate, one access and one refresh token; before
 schema 6 also authorize: one code, then the exchange marked it redeemed) with the real
 migrations and the store's statements, on a database that already holds
 20 000 flows, committing JOBS jobs at a time as the writer thread's group commit does. Every
@@ -10,8 +10,9 @@ commit writes each page it dirtied to the WAL as one frame, so frames per flow i
 costs in pwrite()s and fsync()ed bytes. Deterministic up to the random token bytes.
 
 Usage: crates/bench/wal_frames.py [--jobs 7] [--page 2048] [VARIANT ...]
-Variants: base, stored-codes (before schema 6: the code stored when issued, one more write
-job per flow), before-expiry-rowids (schema 4: rowids in insertion order, an index on each
+Variants: base, full-code-rows (schema 6: sealed codes, but the redeemed code's row still
+holds the whole record), stored-codes (before schema 6: the code stored when issued, one more
+write job per flow), before-expiry-rowids (schema 4: rowids in insertion order, an index on each
 table's expires_at), without-rowid (the four token tables WITHOUT ROWID), no-expiry-indexes,
 no-cascade-indexes (codes_client, codes_user), no-codes-grant, no-token-grant-indexes
 (access_tokens_grant, refresh_tokens_grant), no-grants-cascade (grants_client, grants_user);
@@ -35,6 +36,7 @@ def schema(variant):
         open(os.path.join(MIGRATIONS, f)).read()
         for f in sorted(os.listdir(MIGRATIONS))
         if not ("before-expiry-rowids" in parts and f.startswith("0005"))
+        and not (parts & {"stored-codes", "full-code-rows"} and f.startswith("0007"))
     )
     if "without-rowid" in parts:
         for table in ["codes", "access_tokens", "refresh_tokens", "grants"]:
@@ -60,8 +62,8 @@ def schema(variant):
 class Flow:
     """The three write jobs of one flow, as the store runs them."""
 
-    def __init__(self, db, clock, slotted, sealed):
-        self.db, self.clock, self.slotted, self.sealed = db, clock, slotted, sealed
+    def __init__(self, db, clock, slotted, sealed, slim):
+        self.db, self.clock, self.slotted, self.sealed, self.slim = db, clock, slotted, sealed, slim
 
     def insert(self, table, columns, values, expires_at):
         """INSERT as the store does: since schema 5 with a rowid in the row's expiry slot
@@ -88,6 +90,15 @@ class Flow:
         return [self.authorize, self.exchange, self.refresh]
 
     def code_row(self, now, redeemed):
+        if self.slim:
+            # Schema 7: the row only records the redemption.
+            self.insert(
+                "codes",
+                "hash, expires_at, redeemed_at, grant_id",
+                (self.code, now + 60, now, self.grant),
+                now + 60,
+            )
+            return
         columns = (
             "hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,"
             " pkce_mode, auth_time, nonce, created_at, expires_at"
@@ -156,10 +167,10 @@ class Flow:
         )
 
 
-def replay(db, clock, flows, jobs_per_commit, slotted, sealed):
+def replay(db, clock, flows, jobs_per_commit, slotted, sealed, slim):
     """Runs `flows` flows with jobs_per_commit flows in flight, one job each per commit in
     turn, as concurrent users' requests arrive at the writer. Returns commits."""
-    waiting = [Flow(db, clock, slotted, sealed).jobs() for _ in range(flows)]
+    waiting = [Flow(db, clock, slotted, sealed, slim).jobs() for _ in range(flows)]
     in_flight, commits = [], 0
     while waiting or in_flight:
         while waiting and len(in_flight) < jobs_per_commit:
@@ -193,9 +204,10 @@ def measure(variant, jobs_per_commit, page, flows=3000):
         clock = [1_700_000_000_000]
         slotted = "before-expiry-rowids" not in variant.split("+")
         sealed = "stored-codes" not in variant.split("+")
-        replay(db, clock, 20_000, jobs_per_commit, slotted, sealed)
+        slim = sealed and "full-code-rows" not in variant.split("+")
+        replay(db, clock, 20_000, jobs_per_commit, slotted, sealed, slim)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        commits = replay(db, clock, flows, jobs_per_commit, slotted, sealed)
+        commits = replay(db, clock, flows, jobs_per_commit, slotted, sealed, slim)
         frames = os.path.getsize(path + "-wal") // (page + 24)
         db.close()
     return frames / flows, frames / commits

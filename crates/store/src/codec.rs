@@ -5,7 +5,6 @@ use sqlx::Row as _;
 use oauthd_core::UnixTime;
 use oauthd_core::authorize::{Prompt, ValidAuthorize};
 use oauthd_core::client::{AccessTokenFormat, Client, ClientKind, GrantType};
-use oauthd_core::code::IssuedCode;
 use oauthd_core::jose::JwsAlg;
 use oauthd_core::pkce::{ChallengeMethod, CodeChallenge, PkceMode};
 use oauthd_core::redirect_uri::RedirectUri;
@@ -234,22 +233,7 @@ pub(crate) fn pending_from_row(row: &impl Columns) -> StoreResult<PendingAuthori
 }
 
 pub(crate) fn stored_code_from_row(row: &impl Columns) -> StoreResult<StoredCode> {
-    let challenge = row.text("code_challenge")?;
-    let mode = row.text("pkce_mode")?;
     Ok(StoredCode {
-        code: IssuedCode {
-            client_id: row.text("client_id")?,
-            user_id: row.text("user_id")?,
-            redirect_uri: row.text("redirect_uri")?,
-            redirect_uri_sent: row.flag("redirect_uri_sent")?,
-            scope: row.scope("scope")?,
-            code_challenge: CodeChallenge::parse(&challenge).map_err(corrupt)?,
-            pkce_mode: PkceMode::parse(&mode)
-                .ok_or_else(|| StoreError::Corrupt(format!("pkce mode {mode:?}")))?,
-            auth_time: row.int("auth_time")?,
-            expires_at: row.int("expires_at")?,
-            nonce: row.opt_text("nonce")?,
-        },
         failed_attempts: row.int("failed_attempts")?,
         redeemed: row.opt_int("redeemed_at")?.is_some(),
         grant_id: row.opt_text("grant_id")?,

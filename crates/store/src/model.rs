@@ -62,9 +62,9 @@ pub struct NewCode {
     pub created_at: UnixTime,
 }
 
+/// What the token endpoint has recorded against a code (the code carries the rest, sealed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCode {
-    pub code: IssuedCode,
     pub failed_attempts: i64,
     pub redeemed: bool,
     /// The grant it produced, once redeemed.

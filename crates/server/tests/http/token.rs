@@ -748,8 +748,7 @@ async fn issuing_a_code_stores_nothing_and_an_altered_code_is_no_code() {
         .expect("recorded at redemption");
     assert!(row.redeemed);
     assert_eq!(row.failed_attempts, 0);
-    assert_eq!(row.code.user_id, server.user_id("alice").await);
-    assert_eq!(row.code.client_id, "app");
+    assert!(row.grant_id.is_some());
     assert_eq!(access_status(&server, &access).await, TokenStatus::Active);
 }
 

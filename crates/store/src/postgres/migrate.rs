@@ -22,6 +22,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_server_secrets.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_slim_codes.sql"),
+    ),
 ];
 
 /// The advisory lock key of oauthd's migrations ("oauthd" in ASCII). Advisory locks are per

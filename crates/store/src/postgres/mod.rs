@@ -319,18 +319,16 @@ impl SessionStore for PostgresStore {
 }
 
 /// The start of a statement inserting the row of a code the token endpoint has seen, with
-/// `failed_attempts`, `redeemed_at` and `grant_id` from `$13` to `$15`, if the code has not
-/// expired by `$16` and its client and user still exist. Codes are sealed, not stored, when
-/// issued (`oauthd_core::code_sealing`); each statement goes on with its own
+/// `failed_attempts`, `redeemed_at` and `grant_id` from `$3` to `$5`, if the code has not
+/// expired by `$6` and its client (`$7`) and user (`$8`) still exist. Codes are sealed, not
+/// stored, when issued (`oauthd_core::code_sealing`); each statement goes on with its own
 /// `ON CONFLICT (hash)` rule for a code seen before. Parameters: [`bind_seen_code`].
 macro_rules! insert_seen_code {
     () => {
-        "INSERT INTO codes (hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope, code_challenge,
-                            pkce_mode, auth_time, nonce, created_at, expires_at,
-                            failed_attempts, redeemed_at, grant_id)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
-         WHERE $12 > $16 AND EXISTS (SELECT 1 FROM clients WHERE client_id = $2)
-           AND EXISTS (SELECT 1 FROM users WHERE id = $3)"
+        "INSERT INTO codes (hash, expires_at, failed_attempts, redeemed_at, grant_id)
+         SELECT $1, $2, $3, $4, $5
+         WHERE $2 > $6 AND EXISTS (SELECT 1 FROM clients WHERE client_id = $7)
+           AND EXISTS (SELECT 1 FROM users WHERE id = $8)"
     };
 }
 
@@ -341,24 +339,15 @@ fn bind_seen_code<'q>(
     redeemed: Option<(UnixTime, &'q str)>,
     now: UnixTime,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let code = &c.code;
     sqlx::query(query)
         .bind(c.hash.as_str())
-        .bind(&code.client_id)
-        .bind(&code.user_id)
-        .bind(&code.redirect_uri)
-        .bind(code.redirect_uri_sent)
-        .bind(code.scope.to_string())
-        .bind(code.code_challenge.as_str())
-        .bind(code.pkce_mode.as_str())
-        .bind(code.auth_time)
-        .bind(&code.nonce)
-        .bind(c.created_at)
-        .bind(code.expires_at)
+        .bind(c.code.expires_at)
         .bind(failed_attempts)
         .bind(redeemed.map(|(at, _)| at))
         .bind(redeemed.map(|(_, grant)| grant))
         .bind(now)
+        .bind(&c.code.client_id)
+        .bind(&c.code.user_id)
 }
 
 #[async_trait]
@@ -623,8 +612,8 @@ impl CodeStore for PostgresStore {
                 insert_seen_code!(),
                 " ON CONFLICT (hash) DO UPDATE SET redeemed_at = excluded.redeemed_at,
                                                   grant_id = excluded.grant_id
-                  WHERE codes.redeemed_at IS NULL AND codes.failed_attempts < $17
-                    AND codes.expires_at > $16"
+                  WHERE codes.redeemed_at IS NULL AND codes.failed_attempts < $9
+                    AND codes.expires_at > $6"
             ),
             code,
             0,

@@ -28,6 +28,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/sqlite/0006_server_secrets.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_slim_codes.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {

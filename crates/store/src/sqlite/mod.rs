@@ -419,7 +419,7 @@ impl SessionStore for SqliteStore {
 }
 
 /// The start of a statement inserting the row of a code the token endpoint has seen, with
-/// `failed_attempts`, `redeemed_at` and `grant_id` from `?14` to `?16`. Codes are sealed, not
+/// `failed_attempts`, `redeemed_at` and `grant_id` from `?4` to `?6`. Codes are sealed, not
 /// stored, when issued (`oauthd_core::code_sealing`); each statement goes on with its own
 /// `ON CONFLICT (hash)` rule for a code seen before. Parameters: [`seen_code_params!`]. Run
 /// only for a [`live_code`]. `VALUES`, not `SELECT … WHERE`: an `INSERT … SELECT` reading the
@@ -427,12 +427,10 @@ impl SessionStore for SqliteStore {
 macro_rules! insert_seen_code {
     () => {
         concat!(
-            "INSERT INTO codes (rowid, hash, client_id, user_id, redirect_uri, redirect_uri_sent, scope,
-                                code_challenge, pkce_mode, auth_time, nonce, created_at, expires_at,
-                                failed_attempts, redeemed_at, grant_id)
+            "INSERT INTO codes (rowid, hash, expires_at, failed_attempts, redeemed_at, grant_id)
              VALUES (",
             next_rowid_in_slot!("codes"),
-            ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+            ", ?2, ?3, ?4, ?5, ?6)"
         )
     };
 }
@@ -452,22 +450,12 @@ fn live_code(conn: &Connection, c: &NewCode, now: UnixTime) -> StoreResult<bool>
     Ok(live == Some(true))
 }
 
-/// The parameters of [`insert_seen_code!`], then `$extra` from `?17`.
+/// The parameters of [`insert_seen_code!`], then `$extra` from `?7`.
 macro_rules! seen_code_params {
     ($c:expr, $failed:expr, $redeemed_at:expr, $grant_id:expr $(, $extra:expr)*) => {
         params![
             expiry_rowid::slot($c.code.expires_at),
             $c.hash.as_str(),
-            $c.code.client_id,
-            $c.code.user_id,
-            $c.code.redirect_uri,
-            $c.code.redirect_uri_sent,
-            $c.code.scope.to_string(),
-            $c.code.code_challenge.as_str(),
-            $c.code.pkce_mode.as_str(),
-            $c.code.auth_time,
-            $c.code.nonce,
-            $c.created_at,
             $c.code.expires_at,
             $failed,
             $redeemed_at,
@@ -756,7 +744,7 @@ impl CodeStore for SqliteStore {
                         insert_seen_code!(),
                         " ON CONFLICT (hash) DO UPDATE SET redeemed_at = excluded.redeemed_at,
                                                           grant_id = excluded.grant_id
-                          WHERE redeemed_at IS NULL AND failed_attempts < ?17"
+                          WHERE redeemed_at IS NULL AND failed_attempts < ?7"
                     ),
                     seen_code_params!(code, 0, Some(now), Some(&g.id), MAX_FAILED_ATTEMPTS),
                 )? == 1;
