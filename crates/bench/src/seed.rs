@@ -168,7 +168,6 @@ async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
             expires_at: now + DEFAULT_CODE_LIFETIME,
             nonce: None,
         },
-        created_at: now,
     };
     let grant = NewGrant {
         id: time_ordered_id(millis),

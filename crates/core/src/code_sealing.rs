@@ -79,7 +79,6 @@ impl CodeKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedRecord {
     pub code: IssuedCode,
-    pub created_at: UnixTime,
     /// When the code's client was registered: a client deleted and registered again under
     /// the same id is another client, and the codes of the first one die with it.
     pub client_created_at: UnixTime,
@@ -101,23 +100,20 @@ pub fn seal(key: &CodeKey, record: &SealedRecord, now_millis: i64) -> Secret {
 
 /// The record inside a presented code; `None` for anything this key did not seal.
 pub fn open(key: &CodeKey, presented: &str) -> Option<SealedRecord> {
-    let header_len = SecretKind::AuthorizationCode.prefix().len() + TIME_DIGITS;
-    if !presented.starts_with(SecretKind::AuthorizationCode.prefix())
-        || !presented.is_char_boundary(header_len.min(presented.len()))
-        || presented.len() < header_len
-    {
+    let prefix = SecretKind::AuthorizationCode.prefix();
+    // `get` is `None` when the code is shorter than the header or cuts a character.
+    let header = presented.get(..prefix.len() + TIME_DIGITS)?;
+    if !header.starts_with(prefix) {
         return None;
     }
-    let (header, body) = presented.split_at(header_len);
-    let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+    let mut body = URL_SAFE_NO_PAD.decode(&presented[header.len()..]).ok()?;
     if body.len() < RANDOM_LEN + TAG_LEN {
         return None;
     }
-    let (random, sealed) = body.split_at(RANDOM_LEN);
-    let mut sealed = sealed.to_vec();
+    let (random, sealed) = body.split_at_mut(RANDOM_LEN);
     let plain = key
         .for_code(random)
-        .open_in_place(zero_nonce(), Aad::from(header.as_bytes()), &mut sealed)
+        .open_in_place(zero_nonce(), Aad::from(header.as_bytes()), sealed)
         .ok()?;
     decode(plain)
 }
@@ -150,7 +146,7 @@ fn encode(r: &SealedRecord) -> Vec<u8> {
         out.extend((text.len() as u32).to_be_bytes());
         out.extend(text.as_bytes());
     }
-    for time in [c.auth_time, c.expires_at, r.created_at, r.client_created_at] {
+    for time in [c.auth_time, c.expires_at, r.client_created_at] {
         out.extend(time.to_be_bytes());
     }
     out
@@ -192,8 +188,7 @@ fn decode(plain: &[u8]) -> Option<SealedRecord> {
     let pkce_mode = PkceMode::parse(r.text()?)?;
     let nonce = r.text()?;
     let nonce = (flags & FLAG_NONCE != 0).then(|| nonce.to_owned());
-    let (auth_time, expires_at) = (r.time()?, r.time()?);
-    let (created_at, client_created_at) = (r.time()?, r.time()?);
+    let (auth_time, expires_at, client_created_at) = (r.time()?, r.time()?, r.time()?);
     if !r.0.is_empty() {
         return None;
     }
@@ -210,7 +205,6 @@ fn decode(plain: &[u8]) -> Option<SealedRecord> {
             expires_at,
             nonce,
         },
-        created_at,
         client_created_at,
     })
 }
@@ -239,7 +233,6 @@ mod tests {
                 expires_at: 1_700_000_060,
                 nonce: nonce.map(str::to_owned),
             },
-            created_at: 1_700_000_000,
             client_created_at: 1_600_000_000,
         }
     }

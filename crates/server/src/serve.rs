@@ -34,6 +34,8 @@ pub enum StartError {
     },
     #[error("signing keys: {0}")]
     Keys(String),
+    #[error("the key codes are sealed with: {0}")]
+    CodeKey(String),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
 }
@@ -137,15 +139,15 @@ const CODE_KEY_SECRET: &str = "code_sealing_key";
 /// (nothing is stored), otherwise a random key stored once in the database.
 pub async fn code_key(config: &Config, store: &dyn Store, now: i64) -> Result<CodeKey, StartError> {
     if let Some(secret) = &config.key_encryption_key {
-        return CodeKey::derive(&secret.0).map_err(|e| StartError::Keys(e.to_string()));
+        return CodeKey::derive(&secret.0).map_err(|e| StartError::CodeKey(e.to_string()));
     }
     let stored = store
         .server_secret(CODE_KEY_SECRET, &CodeKey::generate_stored(), now)
         .await
-        .map_err(|e| StartError::Keys(format!("the code sealing key: {e}")))?;
+        .map_err(|e| StartError::CodeKey(e.to_string()))?;
     CodeKey::from_stored(&stored).ok_or_else(|| {
-        StartError::Keys(format!(
-            "the stored code sealing key is damaged; delete the row {CODE_KEY_SECRET:?} of server_secrets to make a new one (codes issued before stop working)"
+        StartError::CodeKey(format!(
+            "the stored one is damaged; delete the row {CODE_KEY_SECRET:?} of server_secrets to make a new one (codes issued before stop working)"
         ))
     })
 }

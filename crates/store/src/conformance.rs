@@ -106,7 +106,6 @@ fn new_code(client: &Client, user: &User) -> (Secret, NewCode) {
             expires_at: NOW + 60,
             nonce: Some("n-0S6".into()),
         },
-        created_at: NOW,
     };
     (secret, code)
 }

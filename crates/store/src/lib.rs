@@ -138,11 +138,11 @@ pub trait ConsentStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
-#[async_trait]
 /// What happens to authorization codes at the token endpoint. Issuing a code writes nothing:
 /// the code carries its record, sealed (`oauthd_core::code_sealing`). A code gets a row, keyed
 /// by its hash, the first time it is redeemed or fails a verifier check, and keeps it until
 /// housekeeping purges it, past the code's expiry (so a replay is still recognised).
+#[async_trait]
 pub trait CodeStore: Send + Sync {
     /// The row of a code seen before, if any.
     async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>>;

@@ -55,11 +55,11 @@ pub enum ConsumeOutcome {
     NotFound,
 }
 
+/// A code presented at the token endpoint, opened: its hash (the row's key) and its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCode {
     pub hash: SecretHash,
     pub code: IssuedCode,
-    pub created_at: UnixTime,
 }
 
 /// What the token endpoint has recorded against a code (the code carries the rest, sealed).

@@ -179,7 +179,6 @@ pub fn new_code(
             expires_at: now + state.policy.code_lifetime,
             nonce: request.nonce.clone(),
         },
-        created_at: now,
         client_created_at: client.created_at,
     };
     code_sealing::seal(&state.code_key, &record, state.now_millis())

@@ -687,11 +687,8 @@ async fn five_wrong_verifiers_burn_the_code() {
     let r = server.token(&exchange_body("app", &code, VERIFIER)).await;
     r.assert_error(StatusCode::BAD_REQUEST, "invalid_grant");
     assert!(r.json.get("access_token").is_none());
-    let stored = server
-        .store()
-        .code(&Secret::from_presented(code.as_str()).hash())
+    let stored = code_row(&server, &code)
         .await
-        .unwrap()
         .expect("the code is still recorded");
     assert!(!stored.redeemed, "a burnt code issued nothing");
     assert!(stored.grant_id.is_none());

@@ -47,7 +47,6 @@ pub(super) async fn exchange(
     let new = NewCode {
         hash,
         code: sealed.code,
-        created_at: sealed.created_at,
     };
     if let Some(stored) = &stored
         && (stored.redeemed || stored.failed_attempts >= code::MAX_FAILED_ATTEMPTS)
