@@ -33,8 +33,14 @@
 //! requests wait on it.
 //!
 //! Reads are indexed point lookups served from SQLite's page cache in microseconds; they run
-//! on the calling thread with a pooled read connection (WAL readers never wait for the
-//! writer), which costs less than a hop to another thread would.
+//! on the calling thread, which costs less than a hop to another thread would. Between
+//! batches a read borrows the writer's own connection: every commit empties the page cache
+//! of the other connections, so a read on a pooled one starts by reading its pages again
+//! (`pread`s from the WAL or the file), while the writer's cache still holds what it just
+//! wrote, which is what the next reads ask for (the token just issued, the refresh token
+//! just rotated). While a batch runs, reads take a pooled read-only connection instead, so
+//! no read ever waits for a commit (WAL readers never wait for the writer) and none sees
+//! a batch before it is committed.
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -360,6 +366,9 @@ pub(crate) struct Db {
     commits: Arc<AtomicU64>,
     /// Dropped with the store, which stops the checkpoint thread.
     _stop_checkpoints: Option<mpsc::Sender<()>>,
+    /// The writer's connection: locked by the writer thread from `BEGIN` to the end of the
+    /// batch, and lent to reads in between.
+    writer: Arc<Mutex<Connection>>,
     /// Idle read connections; empty for an in-memory database (reads go to the writer).
     readers: Mutex<Vec<Connection>>,
     open_readers: AtomicU32,
@@ -406,11 +415,12 @@ impl Db {
         };
         let jobs = Arc::new(Queue::default());
         let queue = jobs.clone();
+        let writer = Arc::new(Mutex::new(conn));
         std::thread::Builder::new()
             .name("oauthd-sqlite-writer".into())
             .spawn({
-                let commits = commits.clone();
-                move || write_loop(conn, &queue, &commits, linger)
+                let (commits, conn) = (commits.clone(), writer.clone());
+                move || write_loop(&conn, &queue, &commits, linger)
             })
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Db {
@@ -419,6 +429,7 @@ impl Db {
             #[cfg(test)]
             commits,
             _stop_checkpoints: stop_checkpoints,
+            writer,
             readers: Mutex::new(Vec::new()),
             open_readers: AtomicU32::new(0),
         })
@@ -454,7 +465,8 @@ impl Db {
         Answer(slot).await
     }
 
-    /// Run a read with a pooled read connection, on this thread.
+    /// Run a read on this thread: on the writer's connection if no batch holds it (and no
+    /// other read), else on a pooled read connection.
     pub(crate) async fn read<F, R>(&self, work: F) -> StoreResult<R>
     where
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
@@ -469,6 +481,14 @@ impl Db {
                 })
                 .await;
         };
+        // Only between transactions: a failed rollback could leave one open (`write_loop`).
+        let idle_writer = match self.writer.try_lock() {
+            Ok(conn) if conn.is_autocommit() => Some(conn),
+            _ => None,
+        };
+        if let Some(conn) = idle_writer {
+            return work(&conn);
+        }
         let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -560,7 +580,7 @@ fn checkpoint_loop(path: &std::path::Path, commits: &AtomicU64, stop: &mpsc::Rec
     }
 }
 
-fn write_loop(conn: Connection, queue: &Queue, commits: &AtomicU64, linger: Duration) {
+fn write_loop(conn: &Mutex<Connection>, queue: &Queue, commits: &AtomicU64, linger: Duration) {
     let _gone = WriterGone(queue);
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     let mut last = 0;
@@ -591,12 +611,17 @@ fn write_loop(conn: Connection, queue: &Queue, commits: &AtomicU64, linger: Dura
             queue.linger(&mut batch, linger);
         }
         last = batch.len();
-        let commit = run_batch(&conn, &mut batch);
+        let commit = {
+            // Held until the transaction has ended either way, so no read sees it half done.
+            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            let commit = run_batch(&conn, &mut batch);
+            if commit.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            commit
+        };
         if commit.is_ok() {
             commits.fetch_add(1, Ordering::Relaxed);
-        }
-        if commit.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
         }
         if let Err(e) = &commit {
             tracing::error!(error = %e, jobs = batch.len(), "a SQLite write transaction failed");
@@ -1108,6 +1133,50 @@ mod tests {
         );
         second.write(insert("b")).await.unwrap();
         reader.execute_batch("COMMIT").unwrap();
+        assert_eq!(db.read(count).await.unwrap(), 2);
+    }
+
+    /// Between batches a read runs on the writer's own connection, whose page cache the
+    /// commits leave warm: no read connection is ever opened.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_between_batches_borrow_the_writers_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = file_db(&dir, "lend.db").await;
+        for (i, k) in ["a", "b", "c"].into_iter().enumerate() {
+            db.write(insert(k)).await.unwrap();
+            assert_eq!(db.read(count).await.unwrap(), i as i64 + 1);
+        }
+        assert_eq!(
+            db.pool_state(),
+            (1, 0),
+            "only the writer's connection is open"
+        );
+    }
+
+    /// While a batch holds the writer's connection, a read takes a pooled read connection: it
+    /// does not wait for the batch, and it sees what was committed before it, not the batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_during_a_batch_does_not_wait_for_it_nor_see_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = file_db(&dir, "busy.db").await;
+        db.write(insert("before")).await.unwrap();
+        let (open, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let (started, running) = mpsc::channel::<()>();
+        let started = Mutex::new(started);
+        let mut held = Box::pin(db.write(move |c| {
+            insert("during")(c)?;
+            let _ = started.lock().unwrap().send(());
+            let _ = gate.lock().unwrap().recv();
+            Ok(())
+        }));
+        poll_pending(held.as_mut());
+        running.recv().unwrap();
+        // The batch is open and has inserted; the read must neither block nor see it.
+        assert_eq!(db.read(count).await.unwrap(), 1);
+        assert_eq!(db.pool_state().0, 2, "a read connection was opened");
+        drop(open);
+        held.await.unwrap();
         assert_eq!(db.read(count).await.unwrap(), 2);
     }
 
