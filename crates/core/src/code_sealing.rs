@@ -23,7 +23,10 @@ use crate::pkce::{CodeChallenge, PkceMode};
 use crate::scope::Scope;
 use crate::secret::{self, Secret, SecretKind};
 
-const FORMAT: u8 = 1;
+/// 2: the code's stored form starts with its issue time (`secret::SecretHash`). Format 1
+/// codes were stored without it, so one redeemed before an upgrade would not be found as
+/// redeemed after it: they are refused, as codes sealed with another key are.
+const FORMAT: u8 = 2;
 const RANDOM_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 /// The issue time in the clear, as in every other secret of ours ([`secret::time_prefix`]).
@@ -212,6 +215,7 @@ fn decode(plain: &[u8]) -> Option<SealedRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::SecretHash;
 
     impl CodeKey {
         fn random() -> CodeKey {
@@ -327,8 +331,31 @@ mod tests {
         let mut longer = good.clone();
         longer.push(0);
         assert_eq!(decode(&longer), None);
-        let mut other_format = good;
-        other_format[0] = 2;
-        assert_eq!(decode(&other_format), None);
+        // Format 1 (before codes were stored under their issue time) and unknown formats.
+        for format in [1, 3] {
+            let mut other_format = good.clone();
+            other_format[0] = format;
+            assert_eq!(decode(&other_format), None);
+        }
+    }
+
+    /// A code's stored form starts with its issue time, so the rows of codes redeemed together
+    /// go in side by side at the end of the codes' primary key.
+    #[test]
+    fn a_sealed_code_is_stored_under_its_issue_time() {
+        let key = CodeKey::random();
+        let (a, b) = (
+            seal(&key, &record(None), 1_700_000_000_123),
+            seal(&key, &record(None), 1_700_000_000_124),
+        );
+        let (ha, hb) = (a.hash(), b.hash());
+        assert!(ha.as_str().starts_with("18bcfe5687b"));
+        assert_eq!(ha.as_str().len(), 11 + 64);
+        assert!(ha.as_str() < hb.as_str());
+        // The digest still covers the whole code: another time in the header is another
+        // stored form, and does not open.
+        let forged = format!("oac_18bcfe5687c{}", &a.expose()[15..]);
+        assert_ne!(SecretHash::of(&forged), ha);
+        assert_eq!(open(&key, &forged), None);
     }
 }

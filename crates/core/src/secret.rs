@@ -89,11 +89,15 @@ const TIME_DIGITS: usize = 11;
 /// `o??_` + time + 43 base64url characters (32 bytes).
 const TIMED_LEN: usize = 4 + TIME_DIGITS + 43;
 
-/// The issue time of a value shaped like [`Secret::generate_at`]'s output. Anyone can forge
-/// the shape; it only chooses where the hash is stored, never whether a value is accepted.
+/// The issue time of a value shaped like [`Secret::generate_at`]'s output, or like a sealed
+/// authorization code (`crate::code_sealing`: the same header, then more than 43 characters).
+/// Anyone can forge the shape; it only chooses where the hash is stored, never whether a value
+/// is accepted.
 fn time_part(value: &str) -> Option<&str> {
     let b = value.as_bytes();
-    if b.len() != TIMED_LEN || b[0] != b'o' || b[3] != b'_' {
+    let sealed_code =
+        b.len() > TIMED_LEN && value.starts_with(SecretKind::AuthorizationCode.prefix());
+    if !(b.len() == TIMED_LEN || sealed_code) || b[0] != b'o' || b[3] != b'_' {
         return None;
     }
     let time = value.get(4..4 + TIME_DIGITS)?;
@@ -103,7 +107,7 @@ fn time_part(value: &str) -> Option<&str> {
 }
 
 /// The stored form of a secret: lowercase hex SHA-256 of the whole value, preceded by the
-/// value's issue time when it has one ([`Secret::generate_at`]).
+/// value's issue time when it has one ([`Secret::generate_at`], sealed codes).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SecretHash(String);
 
@@ -219,6 +223,15 @@ mod tests {
         let plain = Secret::generate(SecretKind::AccessToken);
         assert_eq!(plain.hash().as_str().len(), 64);
         assert_eq!(SecretHash::of("oat_ZZZZZZZZZZZ").as_str().len(), 64);
+        // Longer than a token: only a sealed code (`oac_`) keeps its time.
+        let long = format!("{}x", a.expose());
+        assert_eq!(SecretHash::of(&long).as_str().len(), 64);
+        let code_shaped = format!("oac_18bcfe5687b{}x", &a.expose()[15..]);
+        assert!(
+            SecretHash::of(&code_shaped)
+                .as_str()
+                .starts_with("18bcfe5687b")
+        );
         let upper = format!("oat_18BCFE5687B{}", &a.expose()[15..]);
         assert_eq!(SecretHash::of(&upper).as_str().len(), 64);
         assert!(!format!("{ha:?}").contains("18bcfe56"));
