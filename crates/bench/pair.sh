@@ -22,7 +22,7 @@ for d in "$@"; do
   B=$d/release
   "$B/oauthd" user create --username bench --password bench-password > /dev/null
   "$B/oauthd" client create --name "Bench App" --client-id bench-public \
-    --redirect-uri myapp://oauth2redirect --scope api --trusted > /dev/null 2>&1
+    --redirect-uri myapp://oauth2redirect --scope api --trusted --access-token-ttl 86400 > /dev/null 2>&1
   "$B/oauthd" client create --kind resource-server --client-id bench-rs --name "Bench API" \
     --json > "$W/rs.json"
   "$B/oauthd-bench" seed --database "$OAUTHD_DATABASE_URL" --client-id bench-public \

@@ -42,7 +42,7 @@ case "$TARGET" in
     if [ "${KEEP_DB:-0}" != 1 ]; then
       "$BIN/oauthd" user create --username bench --password bench-password > /dev/null
       "$BIN/oauthd" client create --name "Bench App" --client-id bench-public \
-        --redirect-uri myapp://oauth2redirect --scope api --trusted > /dev/null
+        --redirect-uri myapp://oauth2redirect --scope api --trusted --access-token-ttl 86400 > /dev/null
       "$BIN/oauthd" client create --kind resource-server --client-id bench-rs --name "Bench API" \
         --json > "$WORK/rs.json"
       if [ -n "${SEED_TOKENS:-}" ]; then

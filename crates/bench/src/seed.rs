@@ -21,10 +21,8 @@ use oauthd_store::{
 
 use crate::flow::random_b64;
 
-/// Long enough for every seeded row to stay live through hours of benchmarking.
-const ACCESS_LIFETIME: i64 = 86_400;
-const REFRESH_LIFETIME: i64 = 14 * 86_400;
-const GRANT_LIFETIME: i64 = 30 * 86_400;
+/// Below this the seeded access tokens die during a benchmark (`run` warns).
+const LIVE_FOR_A_BENCHMARK: i64 = 3_600;
 /// Rows written per grant: the code, the grant, its access token and its refresh token.
 const ROWS_PER_GRANT: f64 = 4.0;
 
@@ -59,6 +57,13 @@ struct Template {
     redirect_uri: String,
     pkce_mode: PkceMode,
     scope: Scope,
+    /// The client's lifetimes, as the server gives them (`oauthd client create
+    /// --access-token-ttl`): a seeded token then sorts among the tokens the server issues
+    /// to that client, by expiry, where a real one would. Seeded access tokens that outlived
+    /// every new one sat after them in `access_tokens` (rows ordered by expiry), so each new
+    /// token went in before them, not at the end: about two more pages per commit.
+    access_ttl: i64,
+    refresh_ttl: i64,
 }
 
 /// A failure with its exit code: 2 for setup (bad usage, database, missing client or user),
@@ -108,7 +113,16 @@ async fn run(a: SeedArgs) -> Result<(), Failure> {
         redirect_uri: redirect_uri.as_str().to_owned(),
         pkce_mode: client.pkce,
         scope: Scope::parse("api").expect("a valid scope"),
+        access_ttl: client.access_token_ttl,
+        refresh_ttl: client.refresh_token_ttl,
     });
+    if client.access_token_ttl < LIVE_FOR_A_BENCHMARK {
+        eprintln!(
+            "oauthd-bench seed: client {:?} gives access tokens {} s; the seeded ones expire \
+             that soon (crates/bench/run.sh creates it with --access-token-ttl 86400)",
+            a.client_id, client.access_token_ttl
+        );
+    }
 
     let total = a.grants;
     let next = Arc::new(AtomicU64::new(0));
@@ -176,16 +190,16 @@ async fn seed_one(store: &dyn Store, t: &Template) -> Result<(), String> {
         scope: t.scope.clone(),
         auth_time: now,
         created_at: now,
-        expires_at: now + GRANT_LIFETIME,
+        expires_at: now + oauthd_core::refresh::DEFAULT_ABSOLUTE_LIFETIME,
     };
     let pair = NewPair {
         access_hash: Secret::generate_at(SecretKind::AccessToken, millis).hash(),
         access_scope: t.scope.clone(),
-        access_expires_at: now + ACCESS_LIFETIME,
+        access_expires_at: now + t.access_ttl,
         access_kid: None,
         refresh: Some(NewRefresh {
             hash: Secret::generate_at(SecretKind::RefreshToken, millis).hash(),
-            expires_at: (now + REFRESH_LIFETIME).min(grant.expires_at),
+            expires_at: (now + t.refresh_ttl).min(grant.expires_at),
         }),
     };
     match store
