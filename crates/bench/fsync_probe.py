@@ -5,9 +5,10 @@ pause between rounds, reported once per second.
 The server's commit waits for one fdatasync of the WAL, so this bounds how fast a write can be
 answered on a given disk. On some VMs the round trip is fast only while the disk is kept busy,
 and costs up to a millisecond after even a short idle spell (BENCHMARKS.md, "Against the
-targets"); compare `--pause 0` with `--pause 0.0002`.
+targets"); compare `--pause 0` with `--pause 0.0002`. With `--append` each round writes past the
+end of the file, as a WAL does until it first wraps: the file's size and blocks change too.
 
-Usage: crates/bench/fsync_probe.py [--kb 68] [--seconds 3] [--pause 0] [--dir target]
+Usage: crates/bench/fsync_probe.py [--kb 68] [--seconds 3] [--pause 0] [--append] [--dir target]
 """
 import argparse
 import os
@@ -19,6 +20,7 @@ def main():
     parser.add_argument("--kb", type=int, default=68, help="bytes written per round, in KiB")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--pause", type=float, default=0.0, help="seconds slept between rounds")
+    parser.add_argument("--append", action="store_true", help="grow the file instead of rewriting it")
     parser.add_argument("--dir", default="target", help="where the 200 MiB probe file goes")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
@@ -27,7 +29,7 @@ def main():
     data = os.urandom(args.kb * 1024)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        os.ftruncate(fd, size)
+        os.ftruncate(fd, 0 if args.append else size)
         offset, second, times, written = 0, 0, [], 0
         start = time.perf_counter()
         while second < args.seconds:
@@ -42,7 +44,9 @@ def main():
                 second, times, written = second + 1, [], 0
                 continue
             os.pwrite(fd, data, offset)
-            offset = (offset + len(data)) % (size - len(data))
+            offset += len(data)
+            if not args.append:
+                offset %= size - len(data)
             written += len(data)
             t = time.perf_counter()
             os.fdatasync(fd)
