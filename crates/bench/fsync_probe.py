@@ -45,8 +45,11 @@ def main():
                 continue
             os.pwrite(fd, data, offset)
             offset += len(data)
-            if not args.append:
-                offset %= size - len(data)
+            if offset > size - len(data):
+                # Appending: start the file again, so it stays under 200 MiB and still grows.
+                if args.append:
+                    os.ftruncate(fd, 0)
+                offset = 0
             written += len(data)
             t = time.perf_counter()
             os.fdatasync(fd)

@@ -95,9 +95,10 @@ const TIMED_LEN: usize = 4 + TIME_DIGITS + 43;
 /// is accepted.
 fn time_part(value: &str) -> Option<&str> {
     let b = value.as_bytes();
+    let token = b.len() == TIMED_LEN && b[0] == b'o' && b[3] == b'_';
     let sealed_code =
         b.len() > TIMED_LEN && value.starts_with(SecretKind::AuthorizationCode.prefix());
-    if !(b.len() == TIMED_LEN || sealed_code) || b[0] != b'o' || b[3] != b'_' {
+    if !(token || sealed_code) {
         return None;
     }
     let time = value.get(4..4 + TIME_DIGITS)?;
