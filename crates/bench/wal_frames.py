@@ -15,8 +15,10 @@ holds the whole record), stored-codes (before schema 6: the code stored when iss
 write job per flow), before-expiry-rowids (schema 4: rowids in insertion order, an index on each
 table's expires_at), without-rowid (the four token tables WITHOUT ROWID), no-expiry-indexes,
 no-cascade-indexes (codes_client, codes_user), no-codes-grant, no-token-grant-indexes
-(access_tokens_grant, refresh_tokens_grant), no-grants-cascade (grants_client, grants_user);
-combine with '+'.
+(access_tokens_grant, refresh_tokens_grant), no-grants-cascade (grants_client, grants_user),
+long-hash (before schema 8: the whole SHA-256 digest in each stored hash), blob-hash (the issue
+time and whole digest as a 40-byte BLOB), successor-rowid (a rotated refresh token records its
+successor's rowid, not its hash); combine with '+'.
 """
 import argparse
 import hashlib
@@ -62,8 +64,9 @@ def schema(variant):
 class Flow:
     """The three write jobs of one flow, as the store runs them."""
 
-    def __init__(self, db, clock, slotted, sealed, slim):
+    def __init__(self, db, clock, slotted, sealed, slim, parts=()):
         self.db, self.clock, self.slotted, self.sealed, self.slim = db, clock, slotted, sealed, slim
+        self.parts = parts
 
     def insert(self, table, columns, values, expires_at):
         """INSERT as the store does: since schema 5 with a rowid in the row's expiry slot
@@ -81,8 +84,14 @@ class Flow:
         self.db.execute(sql, (slot, slot + 4194304, slot) + tuple(values))
 
     def token_hash(self):
-        # Issue time (ms, 11 hex digits) then the SHA-256 hex, as SecretHash::of stores it.
-        return "%011x" % self.clock[0] + hashlib.sha256(os.urandom(32)).hexdigest()
+        # Issue time (ms, 11 hex digits) then the first 128 bits of the SHA-256 in hex, as
+        # SecretHash::of stores it since schema 8.
+        digest = hashlib.sha256(os.urandom(32))
+        if "blob-hash" in self.parts:
+            return self.clock[0].to_bytes(8, "big") + digest.digest()
+        if "long-hash" in self.parts:
+            return "%011x" % self.clock[0] + digest.hexdigest()
+        return "%011x" % self.clock[0] + digest.hexdigest()[:32]
 
     def jobs(self):
         if self.sealed:
@@ -139,6 +148,16 @@ class Flow:
 
     def refresh(self, now):
         successor = self.pair(now, insert=False)
+        if "successor-rowid" in self.parts:
+            self.db.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL",
+                (now, self.refresh_hash),
+            )
+            self.insert_pair(now, *successor)
+            rowid = self.db.execute("SELECT rowid FROM refresh_tokens WHERE hash = ?", (successor[1],)).fetchone()[0]
+            self.db.execute("UPDATE refresh_tokens SET successor_hash = ? WHERE hash = ?", (rowid, self.refresh_hash))
+            self.refresh_hash = successor[1]
+            return
         self.db.execute(
             "UPDATE refresh_tokens SET used_at = ?, successor_hash = ? WHERE hash = ? AND used_at IS NULL",
             (now, successor[1], self.refresh_hash),
@@ -167,10 +186,10 @@ class Flow:
         )
 
 
-def replay(db, clock, flows, jobs_per_commit, slotted, sealed, slim):
+def replay(db, clock, flows, jobs_per_commit, slotted, sealed, slim, parts=()):
     """Runs `flows` flows with jobs_per_commit flows in flight, one job each per commit in
     turn, as concurrent users' requests arrive at the writer. Returns commits."""
-    waiting = [Flow(db, clock, slotted, sealed, slim).jobs() for _ in range(flows)]
+    waiting = [Flow(db, clock, slotted, sealed, slim, parts).jobs() for _ in range(flows)]
     in_flight, commits = [], 0
     while waiting or in_flight:
         while waiting and len(in_flight) < jobs_per_commit:
@@ -205,9 +224,10 @@ def measure(variant, jobs_per_commit, page, flows=3000):
         slotted = "before-expiry-rowids" not in variant.split("+")
         sealed = "stored-codes" not in variant.split("+")
         slim = sealed and "full-code-rows" not in variant.split("+")
-        replay(db, clock, 20_000, jobs_per_commit, slotted, sealed, slim)
+        parts = variant.split("+")
+        replay(db, clock, 20_000, jobs_per_commit, slotted, sealed, slim, parts)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        commits = replay(db, clock, flows, jobs_per_commit, slotted, sealed, slim)
+        commits = replay(db, clock, flows, jobs_per_commit, slotted, sealed, slim, parts)
         frames = os.path.getsize(path + "-wal") // (page + 24)
         db.close()
     return frames / flows, frames / commits

@@ -350,7 +350,7 @@ mod tests {
         );
         let (ha, hb) = (a.hash(), b.hash());
         assert!(ha.as_str().starts_with("18bcfe5687b"));
-        assert_eq!(ha.as_str().len(), 11 + 64);
+        assert_eq!(ha.as_str().len(), 11 + 32);
         assert!(ha.as_str() < hb.as_str());
         // The digest still covers the whole code: another time in the header is another
         // stored form, and does not open.

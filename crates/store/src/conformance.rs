@@ -1524,3 +1524,187 @@ async fn codes_kept(store: &DynStore, codes: &[Secret]) -> Vec<bool> {
     }
     kept
 }
+
+/// What a store held before schema 8 (SQLite) or 5 (PostgreSQL), when a stored hash was the
+/// whole SHA-256 digest: one of each kind of stored secret, written through the store, whose
+/// columns the backend's test then lengthens to their old form ([`Self::lengthen`]) before it
+/// sets the schema back and opens the store again, which migrates them.
+pub struct HashedBeforeShortHashes {
+    session: Secret,
+    pending: Secret,
+    browser: Secret,
+    access: Secret,
+    refresh: Secret,
+    successor_access: Secret,
+    successor: Secret,
+    code: Secret,
+}
+
+/// The stored form of a secret before schema 8 (SQLite) or 5 (PostgreSQL): its issue time, if
+/// any, then the whole SHA-256 digest in hex.
+fn full_hash(secret: &Secret) -> String {
+    use sha2::Digest as _;
+    let short = secret.hash();
+    let time = &short.as_str()[..short.as_str().len() - 32];
+    let digest: String = sha2::Sha256::digest(secret.expose().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{time}{digest}")
+}
+
+impl HashedBeforeShortHashes {
+    /// `(table, column, stored now, stored before the upgrade)` for each secret written.
+    pub fn lengthen(&self) -> Vec<(&'static str, &'static str, String, String)> {
+        let row =
+            |table, column, s: &Secret| (table, column, s.hash().as_str().to_owned(), full_hash(s));
+        vec![
+            row("sessions", "id_hash", &self.session),
+            row("pending_authorizations", "id_hash", &self.pending),
+            row("pending_authorizations", "browser_hash", &self.browser),
+            row("pending_authorizations", "login_session", &self.session),
+            row("codes", "hash", &self.code),
+            row("access_tokens", "hash", &self.access),
+            row("access_tokens", "hash", &self.successor_access),
+            row("refresh_tokens", "hash", &self.refresh),
+            row("refresh_tokens", "hash", &self.successor),
+            row("refresh_tokens", "access_hash", &self.access),
+            row("refresh_tokens", "access_hash", &self.successor_access),
+            row("refresh_tokens", "successor_hash", &self.successor),
+        ]
+    }
+}
+
+/// Writes one secret of each kind: a session, a pending authorization logged in with it, a
+/// redeemed code, and its grant's refresh token rotated once.
+pub async fn store_secrets_before_short_hashes(store: &DynStore) -> HashedBeforeShortHashes {
+    let (client, user) = fixture(store).await;
+    let session = session_until(store, &user, NOW + 600).await;
+    let pending = Secret::generate(SecretKind::PendingAuthorization);
+    let browser = Secret::generate(SecretKind::Browser);
+    store
+        .insert_pending(&PendingAuthorization {
+            id_hash: pending.hash(),
+            browser_hash: browser.hash(),
+            request: ValidAuthorize {
+                client_id: client.client_id.clone(),
+                redirect_uri: "myapp://cb".into(),
+                redirect_uri_sent: true,
+                scope: Scope::parse("a").unwrap(),
+                state: None,
+                code_challenge: CodeChallenge::parse(&pkce::s256_challenge(&"v".repeat(43)))
+                    .unwrap(),
+                code_challenge_method: ChallengeMethod::S256,
+                used_liferay_compat: false,
+                nonce: None,
+                prompt: Prompt::default(),
+                max_age: None,
+            },
+            login_required: false,
+            login_session: None,
+            created_at: NOW,
+            expires_at: NOW + 600,
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .attach_login(&pending.hash(), &session.hash())
+            .await
+            .unwrap()
+    );
+    let (code, new) = new_code(&client, &user);
+    let (access, refresh, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .redeem_code(&new, NOW, &issue(&client, &user, pair))
+            .await
+            .unwrap(),
+        RedeemOutcome::Redeemed
+    );
+    let refresh = refresh.unwrap();
+    let (successor_access, successor, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .rotate_refresh(&refresh.hash(), NOW + 1, &pair)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    HashedBeforeShortHashes {
+        session,
+        pending,
+        browser,
+        access,
+        refresh,
+        successor_access,
+        successor: successor.unwrap(),
+        code,
+    }
+}
+
+/// After the upgrade, every secret stored in full before it is found by the short hash the
+/// new version computes, and the links between rows (a pending authorization's login, a rotated
+/// refresh token's successor and the successor's access token) still hold.
+pub async fn secrets_stored_before_short_hashes_are_found(
+    store: &DynStore,
+    before: &HashedBeforeShortHashes,
+) {
+    assert!(
+        store
+            .session(&before.session.hash(), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let pending = store
+        .pending(&before.pending.hash(), NOW)
+        .await
+        .unwrap()
+        .expect("pending authorization found");
+    assert_eq!(pending.browser_hash, before.browser.hash());
+    assert_eq!(pending.login_session, Some(before.session.hash()));
+    let code = store
+        .code(&before.code.hash())
+        .await
+        .unwrap()
+        .expect("the redeemed code's row found");
+    assert!(code.redeemed);
+    assert_eq!(
+        store
+            .access_token_status(&before.access.hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Active
+    );
+    let state = store
+        .refresh_state(&before.refresh.hash())
+        .await
+        .unwrap()
+        .expect("rotated refresh token found");
+    assert!(state.used_at.is_some() && !state.successor_used);
+    // The lost-response grace finds the successor by the rotated row's successor_hash, and the
+    // successor's access token by the successor row's access_hash: it revokes both.
+    let (_, _, pair) = new_pair(true, NOW);
+    assert_eq!(
+        store
+            .grace_reissue(&before.refresh.hash(), NOW + 2, &pair)
+            .await
+            .unwrap(),
+        CasOutcome::Done
+    );
+    assert_eq!(
+        store
+            .refresh_token_status(&before.successor.hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+    assert_eq!(
+        store
+            .access_token_status(&before.successor_access.hash(), NOW + 2)
+            .await
+            .unwrap(),
+        TokenStatus::Revoked
+    );
+}

@@ -14,7 +14,7 @@ async fn sqlite_urls_open_sqlite() {
         .unwrap();
     store.ping().await.unwrap();
     let (applied, known) = store.schema_version().await.unwrap();
-    assert_eq!((applied, known), (7, 7));
+    assert_eq!((applied, known), (8, 8));
 }
 
 /// A database made by the first release (schema 1) gains the later migrations when opened,
@@ -42,7 +42,7 @@ async fn a_version_1_sqlite_database_is_upgraded_in_place() {
     let store = oauthd_store::open(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), (7, 7));
+    assert_eq!(store.schema_version().await.unwrap(), (8, 8));
     assert!(store.user_by_username("alice").await.unwrap().is_some());
     // The client counter starts with the upgrade: a client from before is found, and a change
     // to it is seen.

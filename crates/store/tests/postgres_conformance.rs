@@ -377,3 +377,44 @@ async fn lookups_by_values_with_nul_find_nothing() {
     assert_eq!(store.user_by_username("alice\0").await.unwrap(), None);
     assert_eq!(store.user_by_id("\0").await.unwrap(), None);
 }
+
+/// Schema 5 keeps 128 bits of each stored SHA-256 digest: a schema written before it, with
+/// whole digests, is migrated in place, and every secret in it is still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_hashed_in_full_before_schema_5_are_found_after_it() {
+    use oauthd_store::conformance::{
+        secrets_stored_before_short_hashes_are_found, store_secrets_before_short_hashes,
+    };
+    let Some(base) = base_url() else { return };
+    let schema = Schema::create(&base).await;
+    let store: DynStore = Arc::new(PostgresStore::connect(&schema.url).await.unwrap());
+    let before = store_secrets_before_short_hashes(&store).await;
+    drop(store);
+
+    // Back to schema 4 as it was: every hash column holds the whole digest.
+    let mut conn = admin(&base).await.unwrap();
+    for (table, column, short, full) in before.lengthen() {
+        let update = format!(
+            "UPDATE {}.{table} SET {column} = $1 WHERE {column} = $2",
+            schema.name
+        );
+        let changed = sqlx::query(&update)
+            .bind(&full)
+            .bind(&short)
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert!(changed >= 1, "{table}.{column}");
+    }
+    let forget = format!(
+        "DELETE FROM {}.schema_migrations WHERE version = 5",
+        schema.name
+    );
+    sqlx::query(&forget).execute(&mut conn).await.unwrap();
+    let _ = conn.close().await;
+
+    let store: DynStore = Arc::new(PostgresStore::connect(&schema.url).await.unwrap());
+    assert_eq!(store.schema_version().await.unwrap(), (5, 5));
+    secrets_stored_before_short_hashes_are_found(&store, &before).await;
+}

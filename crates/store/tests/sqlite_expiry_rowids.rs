@@ -156,7 +156,7 @@ async fn rows_stored_before_migration_5_are_renumbered_and_purged_at_their_expir
     let old = schema_4_with(&path, &EXPIRIES);
 
     let store = open(&path).await;
-    assert_eq!(store.schema_version().await.unwrap(), (7, 7));
+    assert_eq!(store.schema_version().await.unwrap(), (8, 8));
     assert_eq!(rows_in_slots(&path), [5, 5, 5, 5]);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let expiry_indexes: i64 = conn

@@ -26,6 +26,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_slim_codes.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_short_hashes.sql"),
+    ),
 ];
 
 /// The advisory lock key of oauthd's migrations ("oauthd" in ASCII). Advisory locks are per

@@ -32,6 +32,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_slim_codes.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_short_hashes.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
