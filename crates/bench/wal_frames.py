@@ -156,7 +156,6 @@ class Flow:
             self.insert_pair(now, *successor)
             rowid = self.db.execute("SELECT rowid FROM refresh_tokens WHERE hash = ?", (successor[1],)).fetchone()[0]
             self.db.execute("UPDATE refresh_tokens SET successor_hash = ? WHERE hash = ?", (rowid, self.refresh_hash))
-            self.refresh_hash = successor[1]
             return
         self.db.execute(
             "UPDATE refresh_tokens SET used_at = ?, successor_hash = ? WHERE hash = ? AND used_at IS NULL",

@@ -9,7 +9,7 @@ use oauthd_core::jose::JwsAlg;
 use oauthd_core::pkce::{self, ChallengeMethod, CodeChallenge, PkceMode};
 use oauthd_core::redirect_uri::RedirectUri;
 use oauthd_core::scope::Scope;
-use oauthd_core::secret::{Secret, SecretHash, SecretKind, random_id};
+use oauthd_core::secret::{DIGEST_BYTES, Secret, SecretHash, SecretKind, random_id};
 
 use crate::*;
 
@@ -1545,7 +1545,7 @@ pub struct HashedBeforeShortHashes {
 fn full_hash(secret: &Secret) -> String {
     use sha2::Digest as _;
     let short = secret.hash();
-    let time = &short.as_str()[..short.as_str().len() - 32];
+    let time = &short.as_str()[..short.as_str().len() - 2 * DIGEST_BYTES];
     let digest: String = sha2::Sha256::digest(secret.expose().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
