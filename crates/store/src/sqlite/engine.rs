@@ -54,6 +54,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::answer::{self, Answer, Reply, Slot, Waiting};
+use super::wal_writes::open_file;
 use crate::{StoreError, StoreResult};
 
 /// Jobs committed together at most; bounds the latency one commit adds to the first job.
@@ -114,8 +115,8 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
 fn open(location: &Location, writer: bool) -> rusqlite::Result<Connection> {
     let conn = match location {
         Location::Memory => Connection::open_in_memory()?,
-        Location::File(path) if writer => Connection::open(path)?,
-        Location::File(path) => Connection::open_with_flags(
+        Location::File(path) if writer => open_file(path, OpenFlags::default())?,
+        Location::File(path) => open_file(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?,
@@ -576,7 +577,7 @@ fn checkpoint_loop(path: &std::path::Path, commits: &AtomicU64, stop: &mpsc::Rec
             continue;
         }
         if conn.is_none() {
-            conn = Connection::open(path)
+            conn = open_file(path, OpenFlags::default())
                 .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c))
                 .map_err(|e| tracing::warn!(error = %e, "SQLite checkpoint connection failed"))
                 .ok();

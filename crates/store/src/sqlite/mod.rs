@@ -5,6 +5,7 @@ mod answer;
 mod engine;
 mod expiry_rowid;
 mod migrate;
+mod wal_writes;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Params, Row, params};

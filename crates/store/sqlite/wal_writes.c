@@ -1,0 +1,272 @@
+/*
+** The "oauthd" SQLite VFS: the "unix" VFS, except that a WAL file's writes are gathered and
+** handed to the kernel as one write each time SQLite is about to depend on them.
+**
+** Why: SQLite writes every WAL frame as two write calls, the 24-byte frame header and then
+** the page (walWriteOneFrame in wal.c), so a commit of 23 pages is 46 `pwrite`s before its
+** fsync. On ext4 each call costs about 1.7 us of kernel CPU whatever its size; one write of
+** the same 48 KB costs about 22 us instead of 77 (BENCHMARKS.md, eighth session). Nothing
+** else changes: the same bytes reach the same offsets, in the same order relative to every
+** sync, read, truncation and close of the file.
+**
+** When the gathered bytes are written (before any of these the file holds all of them):
+**   - xSync: a commit with synchronous=FULL syncs the WAL before it is visible to anyone;
+**   - a commit frame completed: the frame header's bytes 4..7 hold the database size after
+**     a commit and are zero in every other frame (https://sqlite.org/fileformat2.html,
+**     "WAL Frame Format"), so with synchronous=NORMAL, where a commit is not synced, its
+**     frames are still in the file before the wal-index makes them visible to readers;
+**   - any write that does not continue the gathered bytes, or that would not fit;
+**   - xRead, xTruncate, xFileSize, xFileControl, xFetch and xClose.
+** Only files SQLite opens as a WAL are wrapped; the database file and every other file go to
+** the "unix" VFS untouched.
+**
+** Registered when SQLite initialises, through SQLITE_EXTRA_INIT (.cargo/config.toml), so the
+** Rust side needs no foreign call of its own (the crates forbid unsafe code). Connections ask
+** for it by name ("oauthd"); it is not the default VFS.
+*/
+#include <string.h>
+#include "sqlite3.h"
+
+/* The VFS's name, as the Rust side opens it. */
+#define WAL_WRITES_VFS "oauthd"
+/* The bytes of one WAL frame header (wal.c WAL_FRAME_HDRSIZE). */
+#define FRAME_HEADER 24
+/* The most bytes gathered: a larger commit is written as it goes, MAX_GATHERED at a time. */
+#define MAX_GATHERED (1024 * 1024)
+/* The most bytes handed to the "unix" VFS in one write: its unixWrite keeps only the low 17
+** bits of a write's size (seekAndWriteFd; SQLite itself never writes more than a 64 KiB
+** page at once), so 128 KiB or more would be cut short and reported as a full disk. */
+#define MAX_WRITE (124 * 1024)
+
+typedef struct WalFile {
+  sqlite3_file base;         /* base.pMethods is &wal_methods once opened */
+  sqlite3_file *real;        /* the "unix" VFS's file, in the same allocation, after this */
+  unsigned char *buf;        /* gathered bytes, from sqlite3_malloc64 */
+  sqlite3_int64 capacity;    /* bytes buf can hold */
+  sqlite3_int64 held;        /* bytes gathered */
+  sqlite3_int64 start;       /* the file offset of buf[0] */
+  int commit_pending;        /* the last header gathered was a commit frame's */
+} WalFile;
+
+static sqlite3_vfs *unix_vfs;
+
+/* Write what is gathered, in pieces of at most MAX_WRITE bytes. The buffer is emptied
+** whether or not the writes succeeded: after a failed write SQLite abandons the transaction,
+** whose frames are past the WAL's valid end. */
+static int flush(WalFile *p) {
+  int rc = SQLITE_OK;
+  sqlite3_int64 done = 0;
+  while (rc == SQLITE_OK && done < p->held) {
+    sqlite3_int64 piece = p->held - done;
+    if (piece > MAX_WRITE) piece = MAX_WRITE;
+    rc = p->real->pMethods->xWrite(p->real, p->buf + done, (int)piece, p->start + done);
+    done += piece;
+  }
+  p->held = 0;
+  return rc;
+}
+
+static int wal_close(sqlite3_file *f) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  int rc_close = p->real->pMethods->xClose(p->real);
+  sqlite3_free(p->buf);
+  p->buf = 0;
+  p->capacity = 0;
+  return rc != SQLITE_OK ? rc : rc_close;
+}
+
+static int wal_read(sqlite3_file *f, void *out, int amount, sqlite3_int64 offset) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  if (rc != SQLITE_OK) return rc;
+  return p->real->pMethods->xRead(p->real, out, amount, offset);
+}
+
+/* Room for `more` bytes after what is held, growing the buffer up to MAX_GATHERED. */
+static int reserve(WalFile *p, sqlite3_int64 more) {
+  sqlite3_int64 need = p->held + more;
+  sqlite3_int64 grown;
+  unsigned char *buf;
+  if (need <= p->capacity) return SQLITE_OK;
+  grown = p->capacity > 0 ? p->capacity : 64 * 1024;
+  while (grown < need) grown *= 2;
+  if (grown > MAX_GATHERED) grown = MAX_GATHERED;
+  buf = sqlite3_realloc64(p->buf, (sqlite3_uint64)grown);
+  if (buf == 0) return SQLITE_NOMEM;
+  p->buf = buf;
+  p->capacity = grown;
+  return SQLITE_OK;
+}
+
+static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
+  WalFile *p = (WalFile *)f;
+  const unsigned char *bytes = (const unsigned char *)data;
+  /* This write is the page of a commit frame whose header came last. */
+  int completes_commit = p->commit_pending;
+  /* A frame header: bytes 4..7, big-endian, are non-zero only in a commit frame's. */
+  int commit_header =
+      amount == FRAME_HEADER && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+  int rc;
+  p->commit_pending = commit_header;
+  if (p->held > 0 && (offset != p->start + p->held || p->held + amount > MAX_GATHERED)) {
+    rc = flush(p);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (amount <= 0 || amount > MAX_WRITE || reserve(p, amount) != SQLITE_OK) {
+    /* Too large to gather, or no memory to: write it as SQLite asked. */
+    rc = flush(p);
+    if (rc != SQLITE_OK) return rc;
+    return p->real->pMethods->xWrite(p->real, data, amount, offset);
+  }
+  if (p->held == 0) p->start = offset;
+  memcpy(p->buf + p->held, bytes, (size_t)amount);
+  p->held += amount;
+  if (completes_commit && !commit_header) return flush(p);
+  return SQLITE_OK;
+}
+
+static int wal_truncate(sqlite3_file *f, sqlite3_int64 size) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  if (rc != SQLITE_OK) return rc;
+  return p->real->pMethods->xTruncate(p->real, size);
+}
+
+static int wal_sync(sqlite3_file *f, int flags) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  if (rc != SQLITE_OK) return rc;
+  return p->real->pMethods->xSync(p->real, flags);
+}
+
+static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  if (rc != SQLITE_OK) return rc;
+  return p->real->pMethods->xFileSize(p->real, size);
+}
+
+static int wal_lock(sqlite3_file *f, int level) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xLock(p->real, level);
+}
+
+static int wal_unlock(sqlite3_file *f, int level) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xUnlock(p->real, level);
+}
+
+static int wal_check_reserved_lock(sqlite3_file *f, int *out) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xCheckReservedLock(p->real, out);
+}
+
+static int wal_file_control(sqlite3_file *f, int op, void *arg) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  if (rc != SQLITE_OK) return rc;
+  return p->real->pMethods->xFileControl(p->real, op, arg);
+}
+
+static int wal_sector_size(sqlite3_file *f) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xSectorSize(p->real);
+}
+
+static int wal_device_characteristics(sqlite3_file *f) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xDeviceCharacteristics(p->real);
+}
+
+static int wal_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xShmMap(p->real, region, size, extend, out);
+}
+
+static int wal_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xShmLock(p->real, offset, n, flags);
+}
+
+static void wal_shm_barrier(sqlite3_file *f) {
+  WalFile *p = (WalFile *)f;
+  p->real->pMethods->xShmBarrier(p->real);
+}
+
+static int wal_shm_unmap(sqlite3_file *f, int delete_flag) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xShmUnmap(p->real, delete_flag);
+}
+
+static int wal_fetch(sqlite3_file *f, sqlite3_int64 offset, int amount, void **out) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  if (rc != SQLITE_OK) return rc;
+  return p->real->pMethods->xFetch(p->real, offset, amount, out);
+}
+
+static int wal_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *page) {
+  WalFile *p = (WalFile *)f;
+  return p->real->pMethods->xUnfetch(p->real, offset, page);
+}
+
+static const sqlite3_io_methods wal_methods = {
+  3,
+  wal_close,
+  wal_read,
+  wal_write,
+  wal_truncate,
+  wal_sync,
+  wal_file_size,
+  wal_lock,
+  wal_unlock,
+  wal_check_reserved_lock,
+  wal_file_control,
+  wal_sector_size,
+  wal_device_characteristics,
+  wal_shm_map,
+  wal_shm_lock,
+  wal_shm_barrier,
+  wal_shm_unmap,
+  wal_fetch,
+  wal_unfetch,
+};
+
+static int wal_writes_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
+                           int *out_flags) {
+  WalFile *p = (WalFile *)f;
+  int rc;
+  (void)vfs;
+  if ((flags & SQLITE_OPEN_WAL) == 0) {
+    /* Not a WAL: the "unix" VFS's own file, in the room this VFS asked for. */
+    return unix_vfs->xOpen(unix_vfs, name, f, flags, out_flags);
+  }
+  memset(p, 0, sizeof(*p));
+  p->real = (sqlite3_file *)&p[1];
+  rc = unix_vfs->xOpen(unix_vfs, name, p->real, flags, out_flags);
+  if (rc != SQLITE_OK) {
+    /* SQLite calls xClose only on a file whose pMethods is set. */
+    if (p->real->pMethods != 0) p->real->pMethods->xClose(p->real);
+    p->base.pMethods = 0;
+    return rc;
+  }
+  p->base.pMethods = &wal_methods;
+  return SQLITE_OK;
+}
+
+static sqlite3_vfs wal_writes_vfs;
+
+/* Called by sqlite3_initialize() (SQLITE_EXTRA_INIT). */
+int oauthd_sqlite_init(const char *unused) {
+  (void)unused;
+  if (sqlite3_vfs_find(WAL_WRITES_VFS) != 0) return SQLITE_OK;
+  unix_vfs = sqlite3_vfs_find("unix");
+  if (unix_vfs == 0) return SQLITE_OK; /* not a unix build: connections fall back */
+  wal_writes_vfs = *unix_vfs;
+  wal_writes_vfs.pNext = 0;
+  wal_writes_vfs.zName = WAL_WRITES_VFS;
+  wal_writes_vfs.szOsFile = (int)sizeof(WalFile) + unix_vfs->szOsFile;
+  wal_writes_vfs.xOpen = wal_writes_open;
+  return sqlite3_vfs_register(&wal_writes_vfs, 0);
+}

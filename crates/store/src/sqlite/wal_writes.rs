@@ -1,0 +1,216 @@
+//! Opening SQLite files through the VFS of `crates/store/sqlite/wal_writes.c`: SQLite's
+//! "unix" VFS, except that the frames a commit appends to the WAL reach the kernel as one
+//! write, not two per page (a frame header, then the page). Each `pwrite` costs about 1.7 µs
+//! of kernel CPU whatever its size, and a commit at c=8 writes 23 pages (BENCHMARKS.md,
+//! eighth session). The bytes, their offsets and their order against every sync are the
+//! same, so durability is SQLite's own: the C file says when the gathered bytes are written.
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// The name `wal_writes.c` registers its VFS under when SQLite initialises.
+const WAL_WRITES_VFS: &str = "oauthd";
+
+/// Open a database file through the WAL-writes VFS. A SQLite built without it (under
+/// another `LIBSQLITE3_FLAGS` than .cargo/config.toml's) still works, on the "unix" VFS,
+/// with a warning: every commit then costs the extra writes.
+pub(crate) fn open_file(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    open_through(WAL_WRITES_VFS, path, flags)
+}
+
+fn open_through(vfs: &str, path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    match Connection::open_with_flags_and_vfs(path, flags, vfs) {
+        Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+            if message == format!("no such vfs: {vfs}") =>
+        {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "this build's SQLite lacks the {vfs:?} VFS (built without its \
+                     SQLITE_EXTRA_INIT); each commit writes every WAL page in two calls"
+                );
+            });
+            Connection::open_with_flags(path, flags)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Write system calls made by this thread so far (Linux per-thread I/O accounting).
+    fn writes_by_this_thread() -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("syscw: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn wal_db(dir: &tempfile::TempDir, synchronous: &str) -> Connection {
+        let conn = open_file(&dir.path().join("w.db"), OpenFlags::default()).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = 2048; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};
+             CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
+        ))
+        .unwrap();
+        conn
+    }
+
+    fn insert(conn: &Connection, from: i64, rows: i64, bytes: i64) {
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 + ?2 - 1)
+             INSERT INTO t (id, v) SELECT i, randomblob(?3) FROM n",
+            (from, rows, bytes),
+        )
+        .unwrap();
+    }
+
+    fn wal_frames(dir: &tempfile::TempDir) -> u64 {
+        let len = std::fs::metadata(dir.path().join("w.db-wal"))
+            .unwrap()
+            .len();
+        len.saturating_sub(32) / (24 + 2048)
+    }
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_commit_writes_its_wal_frames_in_one_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = wal_db(&dir, "FULL");
+        let frames_before = wal_frames(&dir);
+        let before = writes_by_this_thread();
+        conn.execute_batch("BEGIN").unwrap();
+        insert(&conn, 1, 60, 1000);
+        conn.execute_batch("COMMIT").unwrap();
+        let writes = writes_by_this_thread() - before;
+        let frames = wal_frames(&dir) - frames_before;
+        // The "unix" VFS alone makes two writes per frame: 60 rows of 1 000 bytes are more
+        // than 30 pages, so more than 60 writes.
+        assert!(frames >= 30, "the commit wrote {frames} frames");
+        assert_eq!(writes, 1, "{frames} frames took {writes} writes");
+        assert_eq!(count(&conn), 60);
+    }
+
+    #[test]
+    fn a_sqlite_without_the_vfs_opens_on_the_unix_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let conn = open_through("not-registered", &path, OpenFlags::default()).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        assert_eq!(count(&conn), 1);
+        // Any other failure is still an error.
+        let missing = dir.path().join("no-such-dir").join("u.db");
+        assert!(open_file(&missing, OpenFlags::SQLITE_OPEN_READ_WRITE).is_err());
+    }
+
+    #[test]
+    fn a_commit_is_in_the_file_before_it_returns() {
+        for synchronous in ["FULL", "NORMAL"] {
+            let dir = tempfile::tempdir().unwrap();
+            let conn = wal_db(&dir, synchronous);
+            insert(&conn, 1, 40, 300);
+            // A crash now keeps what the files hold: a copy of them, taken without closing
+            // anything, must hold the commit. With NORMAL nothing is synced, so only the
+            // commit frame's own flush puts it there.
+            for file in ["w.db", "w.db-wal"] {
+                let copy = dir.path().join(file.replace("w.db", "copy.db"));
+                std::fs::copy(dir.path().join(file), copy).unwrap();
+            }
+            let copy = Connection::open(dir.path().join("copy.db")).unwrap();
+            assert_eq!(count(&copy), 40, "synchronous={synchronous}");
+            // Another connection, reading the same WAL through its own file, sees it too.
+            let other = Connection::open(dir.path().join("w.db")).unwrap();
+            assert_eq!(count(&other), 40, "synchronous={synchronous}");
+        }
+    }
+
+    #[test]
+    fn a_transaction_larger_than_the_page_cache_reads_back_the_pages_it_spilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = wal_db(&dir, "FULL");
+        // Ten pages of cache: the transaction spills its pages to the WAL before it commits,
+        // then reads them back from there.
+        conn.execute_batch("PRAGMA cache_size = 10").unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        insert(&conn, 1, 500, 500);
+        assert!(wal_frames(&dir) > 0, "nothing spilled");
+        let (rows, bytes): (i64, i64) = conn
+            .query_row("SELECT COUNT(*), SUM(LENGTH(v)) FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((rows, bytes), (500, 250_000));
+        conn.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(count(&conn), 0);
+        conn.execute_batch("BEGIN").unwrap();
+        insert(&conn, 1, 500, 500);
+        conn.execute_batch("COMMIT").unwrap();
+        let other = Connection::open(dir.path().join("w.db")).unwrap();
+        assert_eq!(count(&other), 500);
+        let check: String = other
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
+    #[test]
+    fn commits_larger_than_one_write_are_kept_whole() {
+        // 300 KB is more than SQLite's unix VFS takes in one write (it keeps 17 bits of the
+        // size); 3 MB is more than the VFS gathers before writing.
+        for (rows, bytes) in [(300, 1000), (3000, 1000)] {
+            let dir = tempfile::tempdir().unwrap();
+            let conn = wal_db(&dir, "FULL");
+            conn.execute_batch("BEGIN").unwrap();
+            insert(&conn, 1, rows, bytes);
+            conn.execute_batch("COMMIT").unwrap();
+            let other = Connection::open(dir.path().join("w.db")).unwrap();
+            let (n, total): (i64, i64) = other
+                .query_row("SELECT COUNT(*), SUM(LENGTH(v)) FROM t", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            assert_eq!((n, total), (rows, rows * bytes));
+            let check: String = other
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(check, "ok");
+        }
+    }
+
+    #[test]
+    fn commits_after_the_wal_restarts_from_its_start_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = wal_db(&dir, "FULL");
+        let mut rows = 0;
+        for round in 0..3 {
+            for _ in 0..5 {
+                insert(&conn, rows + 1, 20, 200);
+                rows += 20;
+            }
+            // Copied into the database file: the next commit writes the WAL again from its
+            // first byte, which is not where the last write ended.
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(busy, 0, "round {round}");
+        }
+        insert(&conn, rows + 1, 20, 200);
+        rows += 20;
+        let other = Connection::open(dir.path().join("w.db")).unwrap();
+        assert_eq!(count(&other), rows);
+        let check: String = other
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+}
