@@ -7,7 +7,8 @@
 ** fsync. On ext4 each call costs about 1.7 us of kernel CPU whatever its size; one write of
 ** the same 48 KB costs about 22 us instead of 77 (BENCHMARKS.md, eighth session). Nothing
 ** else changes: the same bytes reach the same offsets, in the same order relative to every
-** sync, read, truncation and close of the file.
+** sync, read, truncation and close of the file, and none is left gathered once the
+** connection lets go of the WAL's write lock.
 **
 ** When the gathered bytes are written (before any of these the file holds all of them):
 **   - xSync: a commit with synchronous=FULL syncs the WAL before it is visible to anyone;
@@ -16,9 +17,16 @@
 **     "WAL Frame Format"), so with synchronous=NORMAL, where a commit is not synced, its
 **     frames are still in the file before the wal-index makes them visible to readers;
 **   - any write that does not continue the gathered bytes, or that would not fit;
-**   - xRead, xTruncate, xFileSize, xFileControl, xFetch and xClose.
-** Only files SQLite opens as a WAL are wrapped; the database file and every other file go to
-** the "unix" VFS untouched.
+**   - xRead, xTruncate, xFileSize, xFileControl, xFetch and xClose of the WAL;
+**   - any shared-memory unlock on the database file of the same connection. A transaction
+**     that spilled pages to the WAL and then rolled back leaves frames gathered that no
+**     commit frame follows; once the write lock is free another connection or process may
+**     commit over that stretch of the WAL, and writing them later would overwrite its
+**     frames. Written while the lock is still held they are only bytes past the WAL's valid
+**     end, as with the "unix" VFS.
+** WAL files and main database files are wrapped (the database file only to see that
+** unlock); every other file goes to the "unix" VFS untouched. A WAL whose database file is
+** not wrapped is written through, ungathered.
 **
 ** Registered when SQLite initialises, through SQLITE_EXTRA_INIT (.cargo/config.toml), so the
 ** Rust side needs no foreign call of its own (the crates forbid unsafe code). Connections ask
@@ -38,15 +46,24 @@
 ** page at once), so 128 KiB or more would be cut short and reported as a full disk. */
 #define MAX_WRITE (124 * 1024)
 
+typedef struct DbFile DbFile;
+
 typedef struct WalFile {
   sqlite3_file base;         /* base.pMethods is &wal_methods once opened */
   sqlite3_file *real;        /* the "unix" VFS's file, in the same allocation, after this */
+  DbFile *db;                /* the same connection's database file; 0: write through */
   unsigned char *buf;        /* gathered bytes, from sqlite3_malloc64 */
   sqlite3_int64 capacity;    /* bytes buf can hold */
   sqlite3_int64 held;        /* bytes gathered */
   sqlite3_int64 start;       /* the file offset of buf[0] */
   int commit_pending;        /* the last header gathered was a commit frame's */
 } WalFile;
+
+struct DbFile {
+  sqlite3_file base;         /* base.pMethods is &db_methods once opened */
+  sqlite3_file *real;        /* the "unix" VFS's file, in the same allocation, after this */
+  WalFile *wal;              /* this connection's WAL while it is open, or 0 */
+};
 
 static sqlite3_vfs *unix_vfs;
 
@@ -70,6 +87,8 @@ static int wal_close(sqlite3_file *f) {
   WalFile *p = (WalFile *)f;
   int rc = flush(p);
   int rc_close = p->real->pMethods->xClose(p->real);
+  if (p->db != 0 && p->db->wal == p) p->db->wal = 0;
+  p->db = 0;
   sqlite3_free(p->buf);
   p->buf = 0;
   p->capacity = 0;
@@ -113,8 +132,8 @@ static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int6
     rc = flush(p);
     if (rc != SQLITE_OK) return rc;
   }
-  if (amount <= 0 || amount > MAX_WRITE || reserve(p, amount) != SQLITE_OK) {
-    /* Too large to gather, or no memory to: write it as SQLite asked. */
+  if (p->db == 0 || amount <= 0 || amount > MAX_WRITE || reserve(p, amount) != SQLITE_OK) {
+    /* Not to be gathered, too large to, or no memory to: write it as SQLite asked. */
     rc = flush(p);
     if (rc != SQLITE_OK) return rc;
     return p->real->pMethods->xWrite(p->real, data, amount, offset);
@@ -233,26 +252,173 @@ static const sqlite3_io_methods wal_methods = {
   wal_unfetch,
 };
 
+/* The database file: every method is the "unix" VFS's, and a shared-memory unlock first
+** writes what the connection's WAL has gathered (see the top of this file). */
+static int db_close(sqlite3_file *f) {
+  DbFile *p = (DbFile *)f;
+  if (p->wal != 0) {
+    flush(p->wal);
+    p->wal->db = 0;
+    p->wal = 0;
+  }
+  return p->real->pMethods->xClose(p->real);
+}
+
+static int db_read(sqlite3_file *f, void *out, int amount, sqlite3_int64 offset) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xRead(p->real, out, amount, offset);
+}
+
+static int db_write(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xWrite(p->real, data, amount, offset);
+}
+
+static int db_truncate(sqlite3_file *f, sqlite3_int64 size) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xTruncate(p->real, size);
+}
+
+static int db_sync(sqlite3_file *f, int flags) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xSync(p->real, flags);
+}
+
+static int db_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xFileSize(p->real, size);
+}
+
+static int db_lock(sqlite3_file *f, int level) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xLock(p->real, level);
+}
+
+static int db_unlock(sqlite3_file *f, int level) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xUnlock(p->real, level);
+}
+
+static int db_check_reserved_lock(sqlite3_file *f, int *out) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xCheckReservedLock(p->real, out);
+}
+
+static int db_file_control(sqlite3_file *f, int op, void *arg) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xFileControl(p->real, op, arg);
+}
+
+static int db_sector_size(sqlite3_file *f) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xSectorSize(p->real);
+}
+
+static int db_device_characteristics(sqlite3_file *f) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xDeviceCharacteristics(p->real);
+}
+
+static int db_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xShmMap(p->real, region, size, extend, out);
+}
+
+static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+  DbFile *p = (DbFile *)f;
+  if ((flags & SQLITE_SHM_UNLOCK) != 0 && p->wal != 0) {
+    /* A failed write is dropped: the bytes were past the WAL's valid end. */
+    flush(p->wal);
+  }
+  return p->real->pMethods->xShmLock(p->real, offset, n, flags);
+}
+
+static void db_shm_barrier(sqlite3_file *f) {
+  DbFile *p = (DbFile *)f;
+  p->real->pMethods->xShmBarrier(p->real);
+}
+
+static int db_shm_unmap(sqlite3_file *f, int delete_flag) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xShmUnmap(p->real, delete_flag);
+}
+
+static int db_fetch(sqlite3_file *f, sqlite3_int64 offset, int amount, void **out) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xFetch(p->real, offset, amount, out);
+}
+
+static int db_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *page) {
+  DbFile *p = (DbFile *)f;
+  return p->real->pMethods->xUnfetch(p->real, offset, page);
+}
+
+static const sqlite3_io_methods db_methods = {
+  3,
+  db_close,
+  db_read,
+  db_write,
+  db_truncate,
+  db_sync,
+  db_file_size,
+  db_lock,
+  db_unlock,
+  db_check_reserved_lock,
+  db_file_control,
+  db_sector_size,
+  db_device_characteristics,
+  db_shm_map,
+  db_shm_lock,
+  db_shm_barrier,
+  db_shm_unmap,
+  db_fetch,
+  db_unfetch,
+};
+
+/* Open the "unix" VFS's file in `real`; on failure leave `base` without methods, as SQLite
+** calls xClose only on a file whose pMethods is set. */
+static int open_real(sqlite3_filename name, sqlite3_file *base, sqlite3_file *real, int flags,
+                     int *out_flags) {
+  int rc = unix_vfs->xOpen(unix_vfs, name, real, flags, out_flags);
+  base->pMethods = 0;
+  if (rc != SQLITE_OK && real->pMethods != 0) {
+    real->pMethods->xClose(real);
+    real->pMethods = 0;
+  }
+  return rc;
+}
+
 static int wal_writes_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
                            int *out_flags) {
-  WalFile *p = (WalFile *)f;
   int rc;
   (void)vfs;
-  if ((flags & SQLITE_OPEN_WAL) == 0) {
-    /* Not a WAL: the "unix" VFS's own file, in the room this VFS asked for. */
-    return unix_vfs->xOpen(unix_vfs, name, f, flags, out_flags);
-  }
-  memset(p, 0, sizeof(*p));
-  p->real = (sqlite3_file *)&p[1];
-  rc = unix_vfs->xOpen(unix_vfs, name, p->real, flags, out_flags);
-  if (rc != SQLITE_OK) {
-    /* SQLite calls xClose only on a file whose pMethods is set. */
-    if (p->real->pMethods != 0) p->real->pMethods->xClose(p->real);
-    p->base.pMethods = 0;
+  if ((flags & SQLITE_OPEN_MAIN_DB) != 0) {
+    DbFile *p = (DbFile *)f;
+    memset(p, 0, sizeof(*p));
+    p->real = (sqlite3_file *)&p[1];
+    rc = open_real(name, &p->base, p->real, flags, out_flags);
+    if (rc == SQLITE_OK) p->base.pMethods = &db_methods;
     return rc;
   }
-  p->base.pMethods = &wal_methods;
-  return SQLITE_OK;
+  if ((flags & SQLITE_OPEN_WAL) != 0) {
+    WalFile *p = (WalFile *)f;
+    sqlite3_file *db;
+    memset(p, 0, sizeof(*p));
+    p->real = (sqlite3_file *)&p[1];
+    rc = open_real(name, &p->base, p->real, flags, out_flags);
+    if (rc != SQLITE_OK) return rc;
+    p->base.pMethods = &wal_methods;
+    /* The main database file this WAL belongs to (SQLite passes a WAL's name so that it can
+    ** be asked). Gather only when its unlocks can be seen, and it has no other WAL open. */
+    db = sqlite3_database_file_object(name);
+    if (db != 0 && db->pMethods == &db_methods && ((DbFile *)db)->wal == 0) {
+      p->db = (DbFile *)db;
+      p->db->wal = p;
+    }
+    return SQLITE_OK;
+  }
+  /* Neither: the "unix" VFS's own file, in the room this VFS asked for. */
+  return unix_vfs->xOpen(unix_vfs, name, f, flags, out_flags);
 }
 
 static sqlite3_vfs wal_writes_vfs;
@@ -266,7 +432,9 @@ int oauthd_sqlite_init(const char *unused) {
   wal_writes_vfs = *unix_vfs;
   wal_writes_vfs.pNext = 0;
   wal_writes_vfs.zName = WAL_WRITES_VFS;
-  wal_writes_vfs.szOsFile = (int)sizeof(WalFile) + unix_vfs->szOsFile;
+  wal_writes_vfs.szOsFile =
+      (int)(sizeof(WalFile) > sizeof(DbFile) ? sizeof(WalFile) : sizeof(DbFile)) +
+      unix_vfs->szOsFile;
   wal_writes_vfs.xOpen = wal_writes_open;
   return sqlite3_vfs_register(&wal_writes_vfs, 0);
 }
