@@ -46,11 +46,19 @@
 ** page at once), so 128 KiB or more would be cut short and reported as a full disk. */
 #define MAX_WRITE (124 * 1024)
 
+/* What both wrappers start with: SQLite's view of the file, then the "unix" VFS's file,
+** which lives in the same allocation, right after the wrapper. */
+typedef struct Wrapped {
+  sqlite3_file base;         /* base.pMethods is this VFS's methods once opened */
+  sqlite3_file *real;
+} Wrapped;
+
+#define REAL(f) (((Wrapped *)(f))->real)
+
 typedef struct DbFile DbFile;
 
 typedef struct WalFile {
-  sqlite3_file base;         /* base.pMethods is &wal_methods once opened */
-  sqlite3_file *real;        /* the "unix" VFS's file, in the same allocation, after this */
+  Wrapped file;
   DbFile *db;                /* the same connection's database file; 0: write through */
   unsigned char *buf;        /* gathered bytes, from sqlite3_malloc64 */
   sqlite3_int64 capacity;    /* bytes buf can hold */
@@ -60,12 +68,67 @@ typedef struct WalFile {
 } WalFile;
 
 struct DbFile {
-  sqlite3_file base;         /* base.pMethods is &db_methods once opened */
-  sqlite3_file *real;        /* the "unix" VFS's file, in the same allocation, after this */
+  Wrapped file;
   WalFile *wal;              /* this connection's WAL while it is open, or 0 */
 };
 
+/* The room before the "unix" VFS's file in each allocation (a multiple of 8 bytes). */
+#define WRAPPER_SIZE (sizeof(WalFile) > sizeof(DbFile) ? sizeof(WalFile) : sizeof(DbFile))
+
 static sqlite3_vfs *unix_vfs;
+
+/* Methods that only pass the call on to the "unix" VFS's file. */
+static int fwd_read(sqlite3_file *f, void *out, int amount, sqlite3_int64 offset) {
+  return REAL(f)->pMethods->xRead(REAL(f), out, amount, offset);
+}
+static int fwd_write(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
+  return REAL(f)->pMethods->xWrite(REAL(f), data, amount, offset);
+}
+static int fwd_truncate(sqlite3_file *f, sqlite3_int64 size) {
+  return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int fwd_sync(sqlite3_file *f, int flags) {
+  return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int fwd_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+  return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int fwd_lock(sqlite3_file *f, int level) {
+  return REAL(f)->pMethods->xLock(REAL(f), level);
+}
+static int fwd_unlock(sqlite3_file *f, int level) {
+  return REAL(f)->pMethods->xUnlock(REAL(f), level);
+}
+static int fwd_check_reserved_lock(sqlite3_file *f, int *out) {
+  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int fwd_file_control(sqlite3_file *f, int op, void *arg) {
+  return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int fwd_sector_size(sqlite3_file *f) {
+  return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int fwd_device_characteristics(sqlite3_file *f) {
+  return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int fwd_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out) {
+  return REAL(f)->pMethods->xShmMap(REAL(f), region, size, extend, out);
+}
+static int fwd_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+  return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+static void fwd_shm_barrier(sqlite3_file *f) {
+  REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int fwd_shm_unmap(sqlite3_file *f, int delete_flag) {
+  return REAL(f)->pMethods->xShmUnmap(REAL(f), delete_flag);
+}
+static int fwd_fetch(sqlite3_file *f, sqlite3_int64 offset, int amount, void **out) {
+  return REAL(f)->pMethods->xFetch(REAL(f), offset, amount, out);
+}
+static int fwd_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *page) {
+  return REAL(f)->pMethods->xUnfetch(REAL(f), offset, page);
+}
 
 /* Write what is gathered, in pieces of at most MAX_WRITE bytes. The buffer is emptied
 ** whether or not the writes succeeded: after a failed write SQLite abandons the transaction,
@@ -76,30 +139,11 @@ static int flush(WalFile *p) {
   while (rc == SQLITE_OK && done < p->held) {
     sqlite3_int64 piece = p->held - done;
     if (piece > MAX_WRITE) piece = MAX_WRITE;
-    rc = p->real->pMethods->xWrite(p->real, p->buf + done, (int)piece, p->start + done);
+    rc = fwd_write(&p->file.base, p->buf + done, (int)piece, p->start + done);
     done += piece;
   }
   p->held = 0;
   return rc;
-}
-
-static int wal_close(sqlite3_file *f) {
-  WalFile *p = (WalFile *)f;
-  int rc = flush(p);
-  int rc_close = p->real->pMethods->xClose(p->real);
-  if (p->db != 0 && p->db->wal == p) p->db->wal = 0;
-  p->db = 0;
-  sqlite3_free(p->buf);
-  p->buf = 0;
-  p->capacity = 0;
-  return rc != SQLITE_OK ? rc : rc_close;
-}
-
-static int wal_read(sqlite3_file *f, void *out, int amount, sqlite3_int64 offset) {
-  WalFile *p = (WalFile *)f;
-  int rc = flush(p);
-  if (rc != SQLITE_OK) return rc;
-  return p->real->pMethods->xRead(p->real, out, amount, offset);
 }
 
 /* Room for `more` bytes after what is held, growing the buffer up to MAX_GATHERED. */
@@ -116,6 +160,19 @@ static int reserve(WalFile *p, sqlite3_int64 more) {
   p->buf = buf;
   p->capacity = grown;
   return SQLITE_OK;
+}
+
+/* The WAL. */
+static int wal_close(sqlite3_file *f) {
+  WalFile *p = (WalFile *)f;
+  int rc = flush(p);
+  int rc_close = REAL(f)->pMethods->xClose(REAL(f));
+  if (p->db != 0 && p->db->wal == p) p->db->wal = 0;
+  p->db = 0;
+  sqlite3_free(p->buf);
+  p->buf = 0;
+  p->capacity = 0;
+  return rc != SQLITE_OK ? rc : rc_close;
 }
 
 static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
@@ -136,7 +193,7 @@ static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int6
     /* Not to be gathered, too large to, or no memory to: write it as SQLite asked. */
     rc = flush(p);
     if (rc != SQLITE_OK) return rc;
-    return p->real->pMethods->xWrite(p->real, data, amount, offset);
+    return fwd_write(f, data, amount, offset);
   }
   if (p->held == 0) p->start = offset;
   memcpy(p->buf + p->held, bytes, (size_t)amount);
@@ -145,115 +202,48 @@ static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int6
   return SQLITE_OK;
 }
 
+/* The WAL's methods that first write what is gathered: the file then looks to the "unix"
+** VFS exactly as it would have without gathering. */
+#define FLUSH_THEN(f) \
+  do { \
+    int flushed = flush((WalFile *)(f)); \
+    if (flushed != SQLITE_OK) return flushed; \
+  } while (0)
+
+static int wal_read(sqlite3_file *f, void *out, int amount, sqlite3_int64 offset) {
+  FLUSH_THEN(f);
+  return fwd_read(f, out, amount, offset);
+}
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size) {
-  WalFile *p = (WalFile *)f;
-  int rc = flush(p);
-  if (rc != SQLITE_OK) return rc;
-  return p->real->pMethods->xTruncate(p->real, size);
+  FLUSH_THEN(f);
+  return fwd_truncate(f, size);
 }
-
 static int wal_sync(sqlite3_file *f, int flags) {
-  WalFile *p = (WalFile *)f;
-  int rc = flush(p);
-  if (rc != SQLITE_OK) return rc;
-  return p->real->pMethods->xSync(p->real, flags);
+  FLUSH_THEN(f);
+  return fwd_sync(f, flags);
 }
-
 static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size) {
-  WalFile *p = (WalFile *)f;
-  int rc = flush(p);
-  if (rc != SQLITE_OK) return rc;
-  return p->real->pMethods->xFileSize(p->real, size);
+  FLUSH_THEN(f);
+  return fwd_file_size(f, size);
 }
-
-static int wal_lock(sqlite3_file *f, int level) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xLock(p->real, level);
-}
-
-static int wal_unlock(sqlite3_file *f, int level) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xUnlock(p->real, level);
-}
-
-static int wal_check_reserved_lock(sqlite3_file *f, int *out) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xCheckReservedLock(p->real, out);
-}
-
 static int wal_file_control(sqlite3_file *f, int op, void *arg) {
-  WalFile *p = (WalFile *)f;
-  int rc = flush(p);
-  if (rc != SQLITE_OK) return rc;
-  return p->real->pMethods->xFileControl(p->real, op, arg);
+  FLUSH_THEN(f);
+  return fwd_file_control(f, op, arg);
 }
-
-static int wal_sector_size(sqlite3_file *f) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xSectorSize(p->real);
-}
-
-static int wal_device_characteristics(sqlite3_file *f) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xDeviceCharacteristics(p->real);
-}
-
-static int wal_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xShmMap(p->real, region, size, extend, out);
-}
-
-static int wal_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xShmLock(p->real, offset, n, flags);
-}
-
-static void wal_shm_barrier(sqlite3_file *f) {
-  WalFile *p = (WalFile *)f;
-  p->real->pMethods->xShmBarrier(p->real);
-}
-
-static int wal_shm_unmap(sqlite3_file *f, int delete_flag) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xShmUnmap(p->real, delete_flag);
-}
-
 static int wal_fetch(sqlite3_file *f, sqlite3_int64 offset, int amount, void **out) {
-  WalFile *p = (WalFile *)f;
-  int rc = flush(p);
-  if (rc != SQLITE_OK) return rc;
-  return p->real->pMethods->xFetch(p->real, offset, amount, out);
-}
-
-static int wal_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *page) {
-  WalFile *p = (WalFile *)f;
-  return p->real->pMethods->xUnfetch(p->real, offset, page);
+  FLUSH_THEN(f);
+  return fwd_fetch(f, offset, amount, out);
 }
 
 static const sqlite3_io_methods wal_methods = {
-  3,
-  wal_close,
-  wal_read,
-  wal_write,
-  wal_truncate,
-  wal_sync,
-  wal_file_size,
-  wal_lock,
-  wal_unlock,
-  wal_check_reserved_lock,
-  wal_file_control,
-  wal_sector_size,
-  wal_device_characteristics,
-  wal_shm_map,
-  wal_shm_lock,
-  wal_shm_barrier,
-  wal_shm_unmap,
-  wal_fetch,
-  wal_unfetch,
+  3, wal_close, wal_read, wal_write, wal_truncate, wal_sync, wal_file_size, fwd_lock,
+  fwd_unlock, fwd_check_reserved_lock, wal_file_control, fwd_sector_size,
+  fwd_device_characteristics, fwd_shm_map, fwd_shm_lock, fwd_shm_barrier, fwd_shm_unmap,
+  wal_fetch, fwd_unfetch,
 };
 
-/* The database file: every method is the "unix" VFS's, and a shared-memory unlock first
-** writes what the connection's WAL has gathered (see the top of this file). */
+/* The main database file: the "unix" VFS's methods, except that a shared-memory unlock
+** first writes what the connection's WAL has gathered (see the top of this file). */
 static int db_close(sqlite3_file *f) {
   DbFile *p = (DbFile *)f;
   if (p->wal != 0) {
@@ -261,67 +251,7 @@ static int db_close(sqlite3_file *f) {
     p->wal->db = 0;
     p->wal = 0;
   }
-  return p->real->pMethods->xClose(p->real);
-}
-
-static int db_read(sqlite3_file *f, void *out, int amount, sqlite3_int64 offset) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xRead(p->real, out, amount, offset);
-}
-
-static int db_write(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xWrite(p->real, data, amount, offset);
-}
-
-static int db_truncate(sqlite3_file *f, sqlite3_int64 size) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xTruncate(p->real, size);
-}
-
-static int db_sync(sqlite3_file *f, int flags) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xSync(p->real, flags);
-}
-
-static int db_file_size(sqlite3_file *f, sqlite3_int64 *size) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xFileSize(p->real, size);
-}
-
-static int db_lock(sqlite3_file *f, int level) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xLock(p->real, level);
-}
-
-static int db_unlock(sqlite3_file *f, int level) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xUnlock(p->real, level);
-}
-
-static int db_check_reserved_lock(sqlite3_file *f, int *out) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xCheckReservedLock(p->real, out);
-}
-
-static int db_file_control(sqlite3_file *f, int op, void *arg) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xFileControl(p->real, op, arg);
-}
-
-static int db_sector_size(sqlite3_file *f) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xSectorSize(p->real);
-}
-
-static int db_device_characteristics(sqlite3_file *f) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xDeviceCharacteristics(p->real);
-}
-
-static int db_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xShmMap(p->real, region, size, extend, out);
+  return REAL(f)->pMethods->xClose(REAL(f));
 }
 
 static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
@@ -330,84 +260,47 @@ static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
     /* A failed write is dropped: the bytes were past the WAL's valid end. */
     flush(p->wal);
   }
-  return p->real->pMethods->xShmLock(p->real, offset, n, flags);
-}
-
-static void db_shm_barrier(sqlite3_file *f) {
-  DbFile *p = (DbFile *)f;
-  p->real->pMethods->xShmBarrier(p->real);
-}
-
-static int db_shm_unmap(sqlite3_file *f, int delete_flag) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xShmUnmap(p->real, delete_flag);
-}
-
-static int db_fetch(sqlite3_file *f, sqlite3_int64 offset, int amount, void **out) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xFetch(p->real, offset, amount, out);
-}
-
-static int db_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *page) {
-  DbFile *p = (DbFile *)f;
-  return p->real->pMethods->xUnfetch(p->real, offset, page);
+  return fwd_shm_lock(f, offset, n, flags);
 }
 
 static const sqlite3_io_methods db_methods = {
-  3,
-  db_close,
-  db_read,
-  db_write,
-  db_truncate,
-  db_sync,
-  db_file_size,
-  db_lock,
-  db_unlock,
-  db_check_reserved_lock,
-  db_file_control,
-  db_sector_size,
-  db_device_characteristics,
-  db_shm_map,
-  db_shm_lock,
-  db_shm_barrier,
-  db_shm_unmap,
-  db_fetch,
-  db_unfetch,
+  3, db_close, fwd_read, fwd_write, fwd_truncate, fwd_sync, fwd_file_size, fwd_lock,
+  fwd_unlock, fwd_check_reserved_lock, fwd_file_control, fwd_sector_size,
+  fwd_device_characteristics, fwd_shm_map, db_shm_lock, fwd_shm_barrier, fwd_shm_unmap,
+  fwd_fetch, fwd_unfetch,
 };
 
-/* Open the "unix" VFS's file in `real`; on failure leave `base` without methods, as SQLite
-** calls xClose only on a file whose pMethods is set. */
-static int open_real(sqlite3_filename name, sqlite3_file *base, sqlite3_file *real, int flags,
-                     int *out_flags) {
-  int rc = unix_vfs->xOpen(unix_vfs, name, real, flags, out_flags);
-  base->pMethods = 0;
-  if (rc != SQLITE_OK && real->pMethods != 0) {
-    real->pMethods->xClose(real);
-    real->pMethods = 0;
+/* Open the "unix" VFS's file behind a wrapper; on failure leave the wrapper without methods,
+** as SQLite calls xClose only on a file whose pMethods is set. */
+static int open_wrapped(sqlite3_filename name, Wrapped *w, int flags, int *out_flags,
+                        const sqlite3_io_methods *methods) {
+  int rc;
+  w->real = (sqlite3_file *)((char *)w + WRAPPER_SIZE);
+  rc = unix_vfs->xOpen(unix_vfs, name, w->real, flags, out_flags);
+  if (rc != SQLITE_OK) {
+    if (w->real->pMethods != 0) w->real->pMethods->xClose(w->real);
+    w->base.pMethods = 0;
+    return rc;
   }
-  return rc;
+  w->base.pMethods = methods;
+  return SQLITE_OK;
 }
 
 static int wal_writes_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
                            int *out_flags) {
-  int rc;
   (void)vfs;
   if ((flags & SQLITE_OPEN_MAIN_DB) != 0) {
     DbFile *p = (DbFile *)f;
     memset(p, 0, sizeof(*p));
-    p->real = (sqlite3_file *)&p[1];
-    rc = open_real(name, &p->base, p->real, flags, out_flags);
-    if (rc == SQLITE_OK) p->base.pMethods = &db_methods;
-    return rc;
+    return open_wrapped(name, &p->file, flags, out_flags, &db_methods);
   }
   if ((flags & SQLITE_OPEN_WAL) != 0) {
     WalFile *p = (WalFile *)f;
     sqlite3_file *db;
+    int rc;
     memset(p, 0, sizeof(*p));
-    p->real = (sqlite3_file *)&p[1];
-    rc = open_real(name, &p->base, p->real, flags, out_flags);
+    rc = open_wrapped(name, &p->file, flags, out_flags, &wal_methods);
     if (rc != SQLITE_OK) return rc;
-    p->base.pMethods = &wal_methods;
     /* The main database file this WAL belongs to (SQLite passes a WAL's name so that it can
     ** be asked). Gather only when its unlocks can be seen, and it has no other WAL open. */
     db = sqlite3_database_file_object(name);
@@ -432,9 +325,7 @@ int oauthd_sqlite_init(const char *unused) {
   wal_writes_vfs = *unix_vfs;
   wal_writes_vfs.pNext = 0;
   wal_writes_vfs.zName = WAL_WRITES_VFS;
-  wal_writes_vfs.szOsFile =
-      (int)(sizeof(WalFile) > sizeof(DbFile) ? sizeof(WalFile) : sizeof(DbFile)) +
-      unix_vfs->szOsFile;
+  wal_writes_vfs.szOsFile = (int)WRAPPER_SIZE + unix_vfs->szOsFile;
   wal_writes_vfs.xOpen = wal_writes_open;
   return sqlite3_vfs_register(&wal_writes_vfs, 0);
 }
