@@ -167,11 +167,8 @@ static int wal_close(sqlite3_file *f) {
   WalFile *p = (WalFile *)f;
   int rc = flush(p);
   int rc_close = REAL(f)->pMethods->xClose(REAL(f));
-  if (p->db != 0 && p->db->wal == p) p->db->wal = 0;
-  p->db = 0;
+  if (p->db != 0) p->db->wal = 0; /* set together in wal_writes_open */
   sqlite3_free(p->buf);
-  p->buf = 0;
-  p->capacity = 0;
   return rc != SQLITE_OK ? rc : rc_close;
 }
 

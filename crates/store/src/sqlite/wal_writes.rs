@@ -26,8 +26,8 @@ fn open_through(vfs: &str, path: &Path, flags: OpenFlags) -> rusqlite::Result<Co
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
                 tracing::warn!(
-                    "this build's SQLite lacks the {vfs:?} VFS (built without its \
-                     SQLITE_EXTRA_INIT); each commit writes every WAL page in two calls"
+                    "this build's SQLite lacks the {vfs:?} VFS, so each commit writes every WAL \
+                     page in two calls; build with .cargo/config.toml's LIBSQLITE3_FLAGS to get it"
                 );
             });
             Connection::open_with_flags(path, flags)
