@@ -4,6 +4,8 @@
 //! of kernel CPU whatever its size, and a commit at c=8 writes 23 pages (BENCHMARKS.md,
 //! eighth session). The bytes, their offsets and their order against every sync are the
 //! same, so durability is SQLite's own: the C file says when the gathered bytes are written.
+//! The WAL also grows a MiB of zeros at a time, ahead of its frames, so that a commit's
+//! fdatasync seldom has blocks to allocate or an inode to write.
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
@@ -70,11 +72,36 @@ mod tests {
         .unwrap();
     }
 
+    /// Frames in the WAL: those after its header that carry its salts. (The file is longer:
+    /// it grows ahead of its frames.)
     fn wal_frames(dir: &tempfile::TempDir) -> u64 {
-        let len = std::fs::metadata(dir.path().join("w.db-wal"))
-            .unwrap()
-            .len();
-        len.saturating_sub(32) / (24 + 2048)
+        frames_in(&std::fs::read(dir.path().join("w.db-wal")).unwrap())
+    }
+
+    fn frames_in(wal: &[u8]) -> u64 {
+        const HEADER: usize = 32;
+        const FRAME: usize = 24 + 2048;
+        let Some(salts) = wal.get(16..24) else {
+            return 0;
+        };
+        let mut frames = 0;
+        while let Some(frame) = wal.get(HEADER + frames * FRAME..HEADER + (frames + 1) * FRAME) {
+            if frame[..4] == [0; 4] || &frame[8..16] != salts {
+                break;
+            }
+            frames += 1;
+        }
+        frames as u64
+    }
+
+    /// Copies of the database and its WAL as a crash would leave them, opened: SQLite
+    /// recovers the WAL from what the file holds.
+    fn crash_copy(dir: &tempfile::TempDir) -> Connection {
+        for file in ["w.db", "w.db-wal"] {
+            let copy = dir.path().join(file.replace("w.db", "copy.db"));
+            std::fs::copy(dir.path().join(file), copy).unwrap();
+        }
+        Connection::open(dir.path().join("copy.db")).unwrap()
     }
 
     fn count(conn: &Connection) -> i64 {
@@ -137,11 +164,7 @@ mod tests {
             // A crash now keeps what the files hold: a copy of them, taken without closing
             // anything, must hold the commit. With NORMAL nothing is synced: the commit frame
             // or the unlock after it puts it there.
-            for file in ["w.db", "w.db-wal"] {
-                let copy = dir.path().join(file.replace("w.db", "copy.db"));
-                std::fs::copy(dir.path().join(file), copy).unwrap();
-            }
-            let copy = Connection::open(dir.path().join("copy.db")).unwrap();
+            let copy = crash_copy(&dir);
             assert_eq!(count(&copy), 40, "synchronous={synchronous}");
             // Another connection, reading the same WAL through its own file, sees it too.
             let other = Connection::open(dir.path().join("w.db")).unwrap();
@@ -291,5 +314,68 @@ mod tests {
         let other = Connection::open(dir.path().join("w.db")).unwrap();
         assert_eq!(count(&other), rows);
         assert_intact(&other);
+    }
+    #[test]
+    fn the_wal_grows_ahead_of_its_frames_in_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = wal_db(&dir, "FULL");
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0").unwrap();
+        let mut rows = 0;
+        // Creating the table grew it first.
+        let created = std::fs::metadata(dir.path().join("w.db-wal"))
+            .unwrap()
+            .len();
+        let mut steps = std::collections::BTreeSet::from([created as usize]);
+        // About 5 MB of frames: the file grows several times, each time a step ahead.
+        for _ in 0..50 {
+            insert(&conn, rows + 1, 40, 2000);
+            rows += 40;
+            let wal = std::fs::read(dir.path().join("w.db-wal")).unwrap();
+            let frames_end = 32 + wal_frames(&dir) as usize * (24 + 2048);
+            // When it grows, it grows a step (1 MiB, less a partial 4 KiB) past the frames.
+            if steps.insert(wal.len()) {
+                assert!(
+                    wal.len() >= frames_end + 1_000_000,
+                    "grown to {} bytes with {frames_end} bytes of frames",
+                    wal.len()
+                );
+            }
+            assert!(wal.len() >= frames_end, "frames past the file's end");
+            assert!(
+                wal[frames_end..].iter().all(|&b| b == 0),
+                "not zeros past the frames"
+            );
+        }
+        assert!(steps.len() >= 4, "the file grew {} times", steps.len());
+        // SQLite's recovery stops at the zeros: a crash keeps every commit, no more.
+        let copy = crash_copy(&dir);
+        assert_eq!(rows_and_bytes(&copy), (rows, rows * 2000));
+        assert_intact(&copy);
+    }
+
+    #[test]
+    fn growing_never_zeroes_frames_another_connection_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let a = wal_db(&dir, "FULL");
+        a.execute_batch("PRAGMA wal_autocheckpoint = 0").unwrap();
+        // `a` has grown the WAL to about a step and knows it.
+        insert(&a, 1, 10, 100);
+        let b = open_file(&path, OpenFlags::default()).unwrap();
+        b.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0")
+            .unwrap();
+        // `b` appends 3 MB of frames, far past where `a` last knew the file to end.
+        b.execute_batch("BEGIN").unwrap();
+        insert(&b, 1_000, 1_500, 2000);
+        b.execute_batch("COMMIT").unwrap();
+        // `a` appends after them and grows the file from its real end, not from what it knew.
+        insert(&a, 10_000, 10, 100);
+        let expected = (1_520, 20 * 100 + 1_500 * 2000);
+        let c = Connection::open(&path).unwrap();
+        assert_eq!(rows_and_bytes(&c), expected);
+        assert_intact(&c);
+        let copy = crash_copy(&dir);
+        assert_eq!(rows_and_bytes(&copy), expected);
+        assert_intact(&copy);
     }
 }
