@@ -7,12 +7,32 @@ answered on a given disk. On some VMs the round trip is fast only while the disk
 and costs up to a millisecond after even a short idle spell (BENCHMARKS.md, "Against the
 targets"); compare `--pause 0` with `--pause 0.0002`. With `--append` each round writes past the
 end of the file, as a WAL does until it first wraps: the file's size and blocks change too.
+`--grow-ahead KIB` adds what the server's VFS does about that (crates/store/sqlite/wal_writes.c):
+a write that reaches the file's end is followed by zeros to KIB past it, so most rounds
+overwrite blocks already written. Each second's line also gives the process's CPU per round.
 
-Usage: crates/bench/fsync_probe.py [--kb 68] [--seconds 3] [--pause 0] [--append] [--dir target]
+Usage: crates/bench/fsync_probe.py [--kb 68] [--seconds 3] [--pause 0] [--append]
+                                   [--grow-ahead KIB] [--dir target]
 """
 import argparse
 import os
 import time
+
+ZEROS = bytes(124 * 1024)
+
+
+def cpu_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+def grow_ahead(fd, end, target):
+    """Zero-fill from `end` to `target`, in the VFS's pieces; the new end."""
+    while end < target:
+        n = min(len(ZEROS), target - end)
+        os.pwrite(fd, ZEROS[:n], end)
+        end += n
+    return end
 
 
 def main():
@@ -21,6 +41,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--pause", type=float, default=0.0, help="seconds slept between rounds")
     parser.add_argument("--append", action="store_true", help="grow the file instead of rewriting it")
+    parser.add_argument(
+        "--grow-ahead", type=int, default=0, metavar="KIB", help="with --append: zero-fill this far ahead"
+    )
     parser.add_argument("--dir", default="target", help="where the 200 MiB probe file goes")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
@@ -30,26 +53,32 @@ def main():
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         os.ftruncate(fd, 0 if args.append else size)
-        offset, second, times, written = 0, 0, [], 0
-        start = time.perf_counter()
+        offset, second, times, written, end = 0, 0, [], 0, 0
+        start, cpu = time.perf_counter(), cpu_seconds()
         while second < args.seconds:
             if time.perf_counter() - start >= second + 1:
+                rounds = len(times)
                 times = sorted(times) or [float("nan")]
+                cpu, used = cpu_seconds(), cpu_seconds() - cpu
                 print(
-                    f"second {second}: {len(times):5d} rounds, {written / 1e6:6.1f} MB/s,"
+                    f"second {second}: {rounds:5d} rounds, {written / 1e6:6.1f} MB/s,"
                     f" median {times[len(times) // 2] * 1e6:5.0f} µs,"
-                    f" p90 {times[int(len(times) * 0.9)] * 1e6:5.0f} µs",
+                    f" p90 {times[int(len(times) * 0.9)] * 1e6:5.0f} µs,"
+                    f" mean {sum(times) / len(times) * 1e6:5.0f} µs,"
+                    f" CPU {used / max(rounds, 1) * 1e6:4.0f} µs per round",
                     flush=True,
                 )
                 second, times, written = second + 1, [], 0
                 continue
             os.pwrite(fd, data, offset)
             offset += len(data)
+            if args.append and args.grow_ahead and offset > end:
+                end = grow_ahead(fd, offset, (offset + args.grow_ahead * 1024) // 4096 * 4096)
             if offset > size - len(data):
                 # Appending: start the file again, so it stays under 200 MiB and still grows.
                 if args.append:
                     os.ftruncate(fd, 0)
-                offset = 0
+                offset, end = 0, 0
             written += len(data)
             t = time.perf_counter()
             os.fdatasync(fd)

@@ -29,9 +29,9 @@
 ** the frames that reached its end. Why: a write past a file's end makes the next fdatasync
 ** allocate blocks and write the inode too, more trips to the device for every commit while
 ** the WAL grows (its first 200 MiB after each start). Overwriting written blocks costs
-** neither. In the server at c=8 while the WAL grew, fdatasync took 0.70 ms instead of 0.96
-** on average, with 2.5 block requests each instead of 3.7, though flows/s did not change
-** measurably (BENCHMARKS.md, ninth session).
+** neither. In the server at c=8 while the WAL grew, fdatasync took 0.53-0.65 ms instead of
+** 0.80-0.88 on average, with 2.5-2.6 block requests each instead of 3.9-4.0, though flows/s
+** did not change measurably (BENCHMARKS.md, ninth session).
 ** Zeros past the last frame are where SQLite's WAL recovery stops (no frame is for page 0).
 ** The zeros go only where the file holds nothing: its size is asked for before each step,
 ** so frames another connection or process appended since are never overwritten. The
