@@ -149,36 +149,42 @@ static int fwd_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *page) {
 
 static const unsigned char zeros[MAX_WRITE];
 
+/* Write `n` bytes at `offset` in pieces of at most MAX_WRITE bytes: `data`, or zeros if 0. */
+static int write_pieces(WalFile *p, const unsigned char *data, sqlite3_int64 n,
+                        sqlite3_int64 offset) {
+  int rc = SQLITE_OK;
+  sqlite3_int64 done = 0;
+  while (rc == SQLITE_OK && done < n) {
+    sqlite3_int64 piece = n - done;
+    if (piece > MAX_WRITE) piece = MAX_WRITE;
+    rc = fwd_write(&p->file.base, data != 0 ? data + done : zeros, (int)piece, offset + done);
+    done += piece;
+  }
+  return rc;
+}
+
 /* Zero-fill the WAL from its end to GROW_STEP bytes past `end`, the end of the frames just
 ** written. Only an optimisation: a failure (a full disk) is not the commit's, whose frames
-** are written; the next write past the known end tries again. */
+** are written; the known end stays where it was, so the next write past it tries again. */
 static void grow(WalFile *p, sqlite3_int64 end) {
   sqlite3_int64 size;
   sqlite3_int64 target = (end + GROW_STEP) / 4096 * 4096;
   if (fwd_file_size(&p->file.base, &size) != SQLITE_OK) return;
-  while (size < target) {
-    sqlite3_int64 piece = target - size;
-    if (piece > MAX_WRITE) piece = MAX_WRITE;
-    if (fwd_write(&p->file.base, zeros, (int)piece, size) != SQLITE_OK) break;
-    size += piece;
+  if (size >= target) {
+    p->known_end = size;
+  } else if (write_pieces(p, 0, target - size, size) == SQLITE_OK) {
+    p->known_end = target;
   }
-  p->known_end = size;
 }
 
-/* Write what is gathered, in pieces of at most MAX_WRITE bytes. The buffer is emptied
-** whether or not the writes succeeded: after a failed write SQLite abandons the transaction,
-** whose frames are past the WAL's valid end. */
+/* Write what is gathered. The buffer is emptied whether or not the writes succeeded: after
+** a failed write SQLite abandons the transaction, whose frames are past the WAL's valid end. */
 static int flush(WalFile *p) {
-  int rc = SQLITE_OK;
-  sqlite3_int64 done = 0;
   sqlite3_int64 end = p->start + p->held;
-  while (rc == SQLITE_OK && done < p->held) {
-    sqlite3_int64 piece = p->held - done;
-    if (piece > MAX_WRITE) piece = MAX_WRITE;
-    rc = fwd_write(&p->file.base, p->buf + done, (int)piece, p->start + done);
-    done += piece;
-  }
-  if (rc == SQLITE_OK && p->held > 0 && end > p->known_end) grow(p, end);
+  int rc;
+  if (p->held == 0) return SQLITE_OK;
+  rc = write_pieces(p, p->buf, p->held, p->start);
+  if (rc == SQLITE_OK && end > p->known_end) grow(p, end);
   p->held = 0;
   return rc;
 }
