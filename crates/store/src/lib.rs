@@ -293,9 +293,9 @@ pub enum ReadAlongside {
 
 #[async_trait]
 pub trait CombinedReads: ClientStore + SessionStore + CodeStore + TokenStore {
-    /// A client and the request's next read. Both come from one snapshot when the backend
-    /// can (SQLite: one read transaction instead of two, where the client lookup alone is a
-    /// whole transaction for its change counter); by default they are two reads.
+    /// A client and the request's next read. Where the backend can (SQLite, PostgreSQL), the
+    /// clients change counter comes in the next read's statement, so a cached client costs
+    /// no read of its own; by default they are two reads.
     async fn client_and(
         &self,
         client_id: &str,

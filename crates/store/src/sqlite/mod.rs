@@ -119,15 +119,61 @@ fn undo_changes(conn: &Connection) -> StoreResult<()> {
     keep_changes(conn)
 }
 
-/// A client, from the cache while the clients change counter is what it was read at.
-fn client(conn: &Connection, cache: &ClientCache, client_id: &str) -> StoreResult<Option<Client>> {
-    // The counter first: see `ClientCache::put`.
-    let version: i64 = scalar(
+/// A read's statement with the clients change counter as its first column, so that the
+/// request's client lookup gets the counter from the same statement, and so the same
+/// snapshot, as the read it comes with (`client_and`). Every read `client_and` makes
+/// beside the client is written with it; the counter's name is `client_cache::COUNTER`.
+macro_rules! with_clients_version {
+    ($columns_and_rest:literal) => {
+        concat!(
+            "SELECT (SELECT value FROM change_counters WHERE name = 'clients') AS clients_version, ",
+            $columns_and_rest
+        )
+    };
+}
+
+/// The first row of a statement written `with_clients_version!`: the counter, and the row
+/// decoded.
+fn one_versioned<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<(i64, T)>> {
+    one(conn, sql, params, |r| {
+        let version = r
+            .get::<_, Option<i64>>("clients_version")
+            .map_err(unavailable)?
+            .ok_or_else(|| corrupt("the clients change counter is missing"))?;
+        Ok((version, decode(r)?))
+    })
+}
+
+/// The clients change counter, read on its own.
+fn clients_version(conn: &Connection) -> StoreResult<i64> {
+    scalar(
         conn,
         "SELECT value FROM change_counters WHERE name = ?",
         [client_cache::COUNTER],
     )?
-    .ok_or_else(|| corrupt("the clients change counter is missing"))?;
+    .ok_or_else(|| corrupt("the clients change counter is missing"))
+}
+
+/// A client, from the cache while the clients change counter is what it was read at.
+fn client(conn: &Connection, cache: &ClientCache, client_id: &str) -> StoreResult<Option<Client>> {
+    // The counter first: see `ClientCache::put`.
+    let version = clients_version(conn)?;
+    client_at(conn, cache, client_id, version)
+}
+
+/// A client, from the cache if it was read when the counter was `version`, else from its
+/// row, read after the counter was (`ClientCache::put`).
+fn client_at(
+    conn: &Connection,
+    cache: &ClientCache,
+    client_id: &str,
+    version: i64,
+) -> StoreResult<Option<Client>> {
     if let Some(client) = cache.get(client_id, version) {
         return Ok(Some(client));
     }
@@ -143,9 +189,21 @@ fn client(conn: &Connection, cache: &ClientCache, client_id: &str) -> StoreResul
     Ok(client)
 }
 
-/// One read transaction for both: each read transaction takes the WAL read lock and, after
-/// any commit, starts from an empty page cache, so the second read is most of the cost of
-/// the first saved.
+/// The counter a read found its row with (none if it found none), and what it found.
+fn alongside<T>(
+    found: Option<(i64, T)>,
+    answer: impl FnOnce(Option<T>) -> ReadAlongside,
+) -> (Option<i64>, ReadAlongside) {
+    match found {
+        Some((version, row)) => (Some(version), answer(Some(row))),
+        None => (None, answer(None)),
+    }
+}
+
+/// The counter comes with the request's next read, in its statement, as on PostgreSQL: on a
+/// cache hit a combined read is one statement instead of four (`BEGIN`, the counter, the
+/// read, `COMMIT`), in one read transaction as before. Only when the read finds no row is
+/// the counter read on its own, after it.
 #[async_trait]
 impl CombinedReads for SqliteStore {
     async fn client_and(
@@ -160,37 +218,24 @@ impl CombinedReads for SqliteStore {
         let cache = self.clients.clone();
         self.db
             .read(move |conn| {
-                // A deferred transaction: both statements read the same snapshot. (In memory,
-                // reads run inside the writer's transaction already.)
-                let own_transaction = conn.is_autocommit();
-                if own_transaction {
-                    exec(conn, "BEGIN", [])?;
-                }
-                let read = client(conn, &cache, &client_id).and_then(|c| {
-                    let alongside = match &next {
-                        NextRead::Nothing => ReadAlongside::Nothing,
-                        NextRead::Code(hash) => ReadAlongside::Code(code(conn, hash)?),
-                        NextRead::RefreshState(hash) => {
-                            ReadAlongside::RefreshState(refresh_state(conn, hash)?)
-                        }
-                        NextRead::TokenInfo(hash, now) => {
-                            ReadAlongside::TokenInfo(token_info(conn, hash, *now)?)
-                        }
-                        NextRead::Session(hash, now) => {
-                            ReadAlongside::Session(session(conn, hash, *now)?)
-                        }
-                    };
-                    Ok((c, alongside))
-                });
-                if own_transaction {
-                    let end = exec(conn, "COMMIT", []);
-                    // A pooled connection must never go back holding an old snapshot.
-                    if !conn.is_autocommit() {
-                        let _ = conn.execute_batch("ROLLBACK");
+                let (version, read) = match &next {
+                    NextRead::Nothing => (None, ReadAlongside::Nothing),
+                    NextRead::Code(hash) => alongside(code(conn, hash)?, ReadAlongside::Code),
+                    NextRead::RefreshState(hash) => {
+                        alongside(refresh_state(conn, hash)?, ReadAlongside::RefreshState)
                     }
-                    end?;
-                }
-                read
+                    NextRead::TokenInfo(hash, now) => {
+                        alongside(token_info(conn, hash, *now)?, ReadAlongside::TokenInfo)
+                    }
+                    NextRead::Session(hash, now) => {
+                        alongside(session(conn, hash, *now)?, ReadAlongside::Session)
+                    }
+                };
+                let version = match version {
+                    Some(version) => version,
+                    None => clients_version(conn)?,
+                };
+                Ok((client_at(conn, &cache, &client_id, version)?, read))
             })
             .await
     }
@@ -373,11 +418,18 @@ impl UserStore for SqliteStore {
     }
 }
 
-fn session(conn: &Connection, id_hash: &SecretHash, now: UnixTime) -> StoreResult<Option<Session>> {
-    one(
+/// A live session, with the clients change counter (`with_clients_version!`).
+fn session(
+    conn: &Connection,
+    id_hash: &SecretHash,
+    now: UnixTime,
+) -> StoreResult<Option<(i64, Session)>> {
+    one_versioned(
         conn,
-        "SELECT s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = ? AND s.expires_at > ?",
+        with_clients_version!(
+            "s.user_id, u.username, s.auth_time FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id_hash = ? AND s.expires_at > ?"
+        ),
         params![id_hash.as_str(), now],
         |r| codec::session_from_row(&SqliteRow::new(r)),
     )
@@ -401,7 +453,9 @@ impl SessionStore for SqliteStore {
 
     async fn session(&self, id_hash: &SecretHash, now: UnixTime) -> StoreResult<Option<Session>> {
         let id_hash = id_hash.clone();
-        self.db.read(move |conn| session(conn, &id_hash, now)).await
+        self.db
+            .read(move |conn| Ok(session(conn, &id_hash, now)?.map(|(_, s)| s)))
+            .await
     }
 
     async fn delete_session(&self, id_hash: &SecretHash) -> StoreResult<()> {
@@ -660,10 +714,11 @@ fn insert_pair(
     Ok(())
 }
 
-fn code(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<StoredCode>> {
-    one(
+/// A code's row, with the clients change counter (`with_clients_version!`).
+fn code(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<(i64, StoredCode)>> {
+    one_versioned(
         conn,
-        "SELECT * FROM codes WHERE hash = ?",
+        with_clients_version!("* FROM codes WHERE hash = ?"),
         [hash.as_str()],
         |r| codec::stored_code_from_row(&SqliteRow::new(r)),
     )
@@ -673,7 +728,9 @@ fn code(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<StoredCode>>
 impl CodeStore for SqliteStore {
     async fn code(&self, hash: &SecretHash) -> StoreResult<Option<StoredCode>> {
         let hash = hash.clone();
-        self.db.read(move |conn| code(conn, &hash)).await
+        self.db
+            .read(move |conn| Ok(code(conn, &hash)?.map(|(_, c)| c)))
+            .await
     }
 
     async fn record_failed_attempt(&self, code: &NewCode, now: UnixTime) -> StoreResult<i64> {
@@ -784,15 +841,18 @@ fn not_redeemed(conn: &Connection, hash: &SecretHash) -> StoreResult<RedeemOutco
     })
 }
 
-fn refresh_state(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<RefreshState>> {
-    one(
+/// A refresh token's state, with the clients change counter (`with_clients_version!`).
+fn refresh_state(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<(i64, RefreshState)>> {
+    one_versioned(
         conn,
-        "SELECT r.grant_id, g.client_id, g.user_id, g.auth_time, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
+        with_clients_version!(
+            "r.grant_id, g.client_id, g.user_id, g.auth_time, g.scope, r.expires_at, g.expires_at AS grant_expires_at,
                 g.revoked_at IS NOT NULL AS grant_revoked, r.revoked_at IS NOT NULL AS revoked, r.used_at,
                 r.grace_used_at IS NOT NULL AS grace_used,
                 COALESCE((SELECT s.used_at IS NOT NULL FROM refresh_tokens s WHERE s.hash = r.successor_hash), 0)
                     AS successor_used
-         FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?",
+         FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?"
+        ),
         [hash.as_str()],
         |r| codec::refresh_state_from_row(&SqliteRow::new(r)),
     )
@@ -802,7 +862,9 @@ fn refresh_state(conn: &Connection, hash: &SecretHash) -> StoreResult<Option<Ref
 impl TokenStore for SqliteStore {
     async fn refresh_state(&self, hash: &SecretHash) -> StoreResult<Option<RefreshState>> {
         let hash = hash.clone();
-        self.db.read(move |conn| refresh_state(conn, &hash)).await
+        self.db
+            .read(move |conn| Ok(refresh_state(conn, &hash)?.map(|(_, r)| r)))
+            .await
     }
 
     async fn rotate_refresh(
@@ -944,7 +1006,9 @@ impl TokenStore for SqliteStore {
 
     async fn token_info(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<Option<TokenInfo>> {
         let hash = hash.clone();
-        self.db.read(move |conn| token_info(conn, &hash, now)).await
+        self.db
+            .read(move |conn| Ok(token_info(conn, &hash, now)?.map(|(_, i)| i)))
+            .await
     }
 
     async fn revoke_access_token(&self, hash: &SecretHash, now: UnixTime) -> StoreResult<bool> {
@@ -978,14 +1042,17 @@ fn status(
     }))
 }
 
+/// What introspection tells of an access or refresh token, with the clients change counter
+/// (`with_clients_version!`).
 fn token_info(
     conn: &Connection,
     hash: &SecretHash,
     now: UnixTime,
-) -> StoreResult<Option<TokenInfo>> {
-    let access = one(
+) -> StoreResult<Option<(i64, TokenInfo)>> {
+    let access = one_versioned(
         conn,
-        "SELECT a.grant_id, g.client_id, g.user_id, u.username, a.scope, c.audience, a.issued_at,
+        with_clients_version!(
+            "a.grant_id, g.client_id, g.user_id, u.username, a.scope, c.audience, a.issued_at,
                 MIN(a.expires_at, g.expires_at) AS expires_at,
                 a.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL OR k.retired_at IS NOT NULL AS revoked
          FROM access_tokens a
@@ -993,23 +1060,26 @@ fn token_info(
          JOIN users u ON u.id = g.user_id
          JOIN clients c ON c.client_id = g.client_id
          LEFT JOIN signing_keys k ON k.kid = a.kid
-         WHERE a.hash = ?",
+         WHERE a.hash = ?"
+        ),
         [hash.as_str()],
         |r| codec::token_info_from_row(&SqliteRow::new(r), TokenKind::Access, now),
     )?;
     if access.is_some() {
         return Ok(access);
     }
-    one(
+    one_versioned(
         conn,
-        "SELECT r.grant_id, g.client_id, g.user_id, u.username, g.scope, c.audience, r.issued_at,
+        with_clients_version!(
+            "r.grant_id, g.client_id, g.user_id, u.username, g.scope, c.audience, r.issued_at,
                 MIN(r.expires_at, g.expires_at) AS expires_at,
                 r.revoked_at IS NOT NULL OR r.used_at IS NOT NULL OR g.revoked_at IS NOT NULL AS revoked
          FROM refresh_tokens r
          JOIN grants g ON g.id = r.grant_id
          JOIN users u ON u.id = g.user_id
          JOIN clients c ON c.client_id = g.client_id
-         WHERE r.hash = ?",
+         WHERE r.hash = ?"
+        ),
         [hash.as_str()],
         |r| codec::token_info_from_row(&SqliteRow::new(r), TokenKind::Refresh, now),
     )
@@ -1192,5 +1262,18 @@ impl OpsStore for SqliteStore {
                 Ok(n as u64)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counter the reads carry is the one every change to `clients` bumps.
+    #[test]
+    fn reads_carry_the_clients_counter() {
+        let read = with_clients_version!("1");
+        let counter = format!("WHERE name = '{}')", client_cache::COUNTER);
+        assert!(read.contains(&counter), "{read}");
     }
 }
