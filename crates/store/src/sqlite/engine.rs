@@ -677,6 +677,28 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<
 mod tests {
     use super::*;
 
+    /// The bundled SQLite is built with `.cargo/config.toml`'s flags: no statistics mutex
+    /// around each allocation, and a page cache per connection instead of one global cache
+    /// behind one mutex (BENCHMARKS.md, tenth session), and the VFS registered at start.
+    #[test]
+    fn sqlite_is_built_with_the_projects_flags() {
+        let conn = Connection::open_in_memory().unwrap();
+        let options = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        for wanted in ["DEFAULT_MEMSTATUS=0", "EXTRA_INIT=oauthd_sqlite_init"] {
+            assert!(options.iter().any(|o| o == wanted), "{wanted}: {options:?}");
+        }
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn urls() {
         assert!(matches!(
