@@ -20,6 +20,8 @@ OUT=${OUT:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-results}
 WORK=${WORK:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-work}
 PEER_DIR=${PEER_DIR:-$ROOT/../shared/peer-bench}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+# shellcheck source=crates/bench/seed.sh
+. "$ROOT/crates/bench/seed.sh"
 mkdir -p "$OUT" "$WORK"
 [ -x "$BIN/oauthd" ] && [ -x "$BIN/oauthd-bench" ] ||
   (cd "$ROOT" && cargo build --release --locked -p oauthd -p oauthd-bench)
@@ -40,17 +42,9 @@ case "$TARGET" in
         psql -q "$PG_URL" -c 'DROP SCHEMA IF EXISTS oauthd_bench CASCADE' -c 'CREATE SCHEMA oauthd_bench'
     fi
     if [ "${KEEP_DB:-0}" != 1 ]; then
-      "$BIN/oauthd" user create --username bench --password bench-password > /dev/null
-      "$BIN/oauthd" client create --name "Bench App" --client-id bench-public \
-        --redirect-uri myapp://oauth2redirect --scope api --trusted --access-token-ttl 86400 > /dev/null
-      "$BIN/oauthd" client create --kind resource-server --client-id bench-rs --name "Bench API" \
-        --json > "$WORK/rs.json"
-      if [ -n "${SEED_TOKENS:-}" ]; then
-        "$BIN/oauthd-bench" seed --database "$OAUTHD_DATABASE_URL" --client-id bench-public \
-          --username bench --grants "$SEED_TOKENS"
-      fi
+      seed_oauthd "$BIN" "$WORK"
     fi
-    RS_SECRET=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$WORK/rs.json")
+    RS_SECRET=$(rs_secret "$WORK")
     OAUTHD_CLIENT_REQUESTS_PER_SECOND=0 OAUTHD_LOG=warn \
       setsid taskset -c "${SERVER_CPU:-0}" "$BIN/oauthd" serve --listen 127.0.0.1:8080 \
       > "$WORK/oauthd.log" 2>&1 < /dev/null &
