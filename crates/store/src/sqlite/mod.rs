@@ -202,8 +202,9 @@ fn alongside<T>(
 
 /// The counter comes with the request's next read, in its statement, as on PostgreSQL: on a
 /// cache hit a combined read is one statement instead of four (`BEGIN`, the counter, the
-/// read, `COMMIT`), in one read transaction as before. Only when the read finds no row is
-/// the counter read on its own, after it.
+/// read, `COMMIT`), in one read transaction as before. When the read finds no row the
+/// counter is read on its own, after it; on a cache miss the client's row is read after the
+/// counter, in a statement of its own. Both orders are the one `ClientCache::put` needs.
 #[async_trait]
 impl CombinedReads for SqliteStore {
     async fn client_and(
