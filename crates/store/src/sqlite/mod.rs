@@ -202,8 +202,8 @@ fn alongside<T>(
 
 /// The counter comes with the request's next read, in its statement, as on PostgreSQL: on a
 /// cache hit a combined read is one statement instead of four (`BEGIN`, the counter, the
-/// read, `COMMIT`), in one read transaction as before. When the read finds no row the
-/// counter is read on its own, after it; on a cache miss the client's row is read after the
+/// read, `COMMIT`), in one read transaction as before. When the read finds no row, or there
+/// is no read beside the client, the counter is read on its own, after it; on a cache miss the client's row is read after the
 /// counter, in a statement of its own. Both orders are the one `ClientCache::put` needs.
 #[async_trait]
 impl CombinedReads for SqliteStore {
@@ -212,9 +212,6 @@ impl CombinedReads for SqliteStore {
         client_id: &str,
         next: NextRead,
     ) -> StoreResult<(Option<Client>, ReadAlongside)> {
-        if let NextRead::Nothing = next {
-            return Ok((self.client(client_id).await?, ReadAlongside::Nothing));
-        }
         let client_id = client_id.to_owned();
         let cache = self.clients.clone();
         self.db
