@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod edge;
 pub mod endpoints;
 pub mod housekeeping;
 pub mod http;

@@ -1,12 +1,11 @@
-//! Operations: liveness, readiness, Prometheus metrics, and the request metrics middleware.
+//! Operations: liveness, readiness, Prometheus metrics, and the request metrics.
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -48,20 +47,13 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// Count every request by route and status, and time it.
-pub async fn track(request: Request, next: Next) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(names::REQUESTS, "endpoint" => endpoint.clone(), "status" => status)
+/// Count a request by route and status, and time it (called by [`crate::edge::handle`] for
+/// every request, refused ones included).
+pub fn record_request(endpoint: &'static str, status: StatusCode, elapsed: Duration) {
+    metrics::counter!(names::REQUESTS, "endpoint" => endpoint, "status" => status.as_str().to_owned())
         .increment(1);
     metrics::histogram!(names::REQUEST_SECONDS, "endpoint" => endpoint)
-        .record(started.elapsed().as_secs_f64());
-    response
+        .record(elapsed.as_secs_f64());
 }
 
 /// `GET /healthz`: the process answers.

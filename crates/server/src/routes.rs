@@ -1,15 +1,7 @@
 //! The one route table. Every path the server answers is here; the metadata document is
 //! generated from these constants.
-use std::time::Duration;
-
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
-use axum::routing::{any, get};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
+use axum::routing::{MethodRouter, any, get};
 
 use crate::endpoints::{authorize, introspect, jwks, metadata, revoke, token, userinfo};
 use crate::ops;
@@ -33,67 +25,58 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 
-/// Form bodies are small; anything larger is refused before it is read (413).
-const BODY_LIMIT: usize = 16 * 1024;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Every route: its path and what answers it, by method.
+type Route = (&'static str, fn() -> MethodRouter<AppState>);
 
-/// Headers every response carries unless its handler set its own: nothing loaded from
-/// elsewhere, never framed (RFC 9700 §4.16), no referrer, no content sniffing.
-const SECURITY_HEADERS: [(HeaderName, HeaderValue); 4] = [
-    (
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    ),
-    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-    (
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    ),
-    (
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    ),
+const ROUTES: [Route; 16] = [
+    (AUTHORIZE, || get(authorize::get)),
+    (TOKEN, || any(token::handle)),
+    (REVOKE, || any(revoke::handle)),
+    (INTROSPECT, || any(introspect::handle)),
+    (JWKS, || get(jwks::get)),
+    (USERINFO, || get(userinfo::handle).post(userinfo::handle)),
+    (METADATA, || get(metadata::oauth)),
+    (OPENID_CONFIGURATION, || get(metadata::openid)),
+    (LOGIN, || get(login::show).post(login::submit)),
+    (CONSENT, || get(consent::show).post(consent::submit)),
+    (LOGOUT, || get(logout::show).post(logout::submit)),
+    (ACCOUNT, || get(login::account)),
+    (STYLESHEET, || get(assets::stylesheet)),
+    (HEALTHZ, || get(ops::healthz)),
+    (READYZ, || get(ops::readyz)),
+    (METRICS, || get(ops::metrics)),
 ];
 
+/// The routes; what every request goes through around them is [`crate::edge`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(AUTHORIZE, get(authorize::get))
-        .route(TOKEN, any(token::handle))
-        .route(REVOKE, any(revoke::handle))
-        .route(INTROSPECT, any(introspect::handle))
-        .route(JWKS, get(jwks::get))
-        .route(USERINFO, get(userinfo::handle).post(userinfo::handle))
-        .route(METADATA, get(metadata::oauth))
-        .route(OPENID_CONFIGURATION, get(metadata::openid))
-        .route(LOGIN, get(login::show).post(login::submit))
-        .route(CONSENT, get(consent::show).post(consent::submit))
-        .route(LOGOUT, get(logout::show).post(logout::submit))
-        .route(ACCOUNT, get(login::account))
-        .route(STYLESHEET, get(assets::stylesheet))
-        .route(HEALTHZ, get(ops::healthz))
-        .route(READYZ, get(ops::readyz))
-        .route(METRICS, get(ops::metrics))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, (path, answer)| {
+            router.route(path, answer())
+        })
         .fallback(assets::not_found)
-        .route_layer(axum::middleware::from_fn(ops::track))
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        // Outermost, so the refusals of the layers inside (413, 408) carry the headers too.
-        // One layer for all of it: each layer is work on every request.
-        .layer(axum::middleware::from_fn(edge))
 }
 
-/// The size limits on the request head, then the security headers on whatever answers.
-async fn edge(request: Request, next: Next) -> Response {
-    let mut response = crate::limits::request_size(request, next).await;
-    let headers = response.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        headers.entry(name).or_insert(value);
+/// The route a request's path is answered by, as the metrics name it: the path itself, or
+/// "unmatched". Paths have no parameters, so the path is the whole match.
+pub fn endpoint(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(route, _)| *route == path)
+        .map_or("unmatched", |(route, _)| route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_is_its_own_endpoint_and_nothing_else_is_one() {
+        for (path, _) in ROUTES {
+            assert_eq!(endpoint(path), path);
+        }
+        assert_eq!(endpoint("/o/oauth2/token/"), "unmatched");
+        assert_eq!(endpoint("/"), "unmatched");
     }
-    response
 }

@@ -1,4 +1,5 @@
 //! Starting the server: open the store, bind, serve until told to stop, drain.
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +15,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::passwords::Passwords;
-use crate::routes;
 use crate::state::{AppState, Policy, Shared};
 use crate::throttle::LoginThrottle;
+use crate::{edge, routes};
 use oauthd_core::code_sealing::CodeKey;
 use oauthd_core::key_sealing::Kek;
 
@@ -165,7 +166,6 @@ pub async fn run(
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
-    use tower::ServiceExt as _;
 
     // A client must send a whole request head within the timeout, and an idle keep-alive
     // connection is closed after it: slow or silent connections cannot pile up.
@@ -201,7 +201,8 @@ pub async fn run(
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
-                app.clone().oneshot(request)
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(edge::handle(app, request).await) }
             },
         );
         let connection = builder
