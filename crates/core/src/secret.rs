@@ -57,11 +57,9 @@ impl Secret {
     /// instead of one random page per token. The time is not secret (a client sees when it got
     /// its token; JWTs carry `iat`); the 256 random bits are what make the value unguessable.
     pub fn generate_at(kind: SecretKind, now_millis: i64) -> Self {
-        Secret(format!(
-            "{}{}",
-            time_prefix(kind, now_millis),
-            URL_SAFE_NO_PAD.encode(random_bytes())
-        ))
+        let mut value = time_prefix(kind, now_millis);
+        URL_SAFE_NO_PAD.encode_string(random_bytes(), &mut value);
+        Secret(value)
     }
 
     /// Wrap a value received from outside (a presented token, a typed password).

@@ -132,20 +132,28 @@ pub async fn mint(
 impl Minted {
     /// RFC 6749 §5.1 (and OIDC Core §3.1.3.3 for `id_token`).
     pub fn response(&self) -> Response {
-        let mut body = serde_json::json!({
-            "access_token": self.access_token.expose(),
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-        });
-        if let Some(r) = &self.refresh_token {
-            body["refresh_token"] = r.expose().into();
-        }
-        if let Some(id) = &self.id_token {
-            body["id_token"] = id.clone().into();
-        }
-        if !self.scope.is_empty() {
-            body["scope"] = self.scope.to_string().into();
-        }
+        let body = TokenResponse {
+            access_token: self.access_token.expose(),
+            token_type: "Bearer",
+            expires_in: self.expires_in,
+            refresh_token: self.refresh_token.as_ref().map(Secret::expose),
+            id_token: self.id_token.as_deref(),
+            scope: (!self.scope.is_empty()).then(|| self.scope.to_string()),
+        };
         no_store((StatusCode::OK, Json(body)).into_response())
     }
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1), borrowed from what was minted.
+#[derive(serde::Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }

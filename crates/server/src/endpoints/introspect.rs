@@ -24,7 +24,7 @@ pub async fn handle(
         return refused;
     }
     match introspect(&state, &headers, &body).await {
-        Ok(answer) => no_store((StatusCode::OK, Json(answer)).into_response()),
+        Ok(answer) => answer,
         Err(failure) => failure.into_response(&headers),
     }
 }
@@ -33,7 +33,7 @@ async fn introspect(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<serde_json::Value, Failure> {
+) -> Result<Response, Failure> {
     // §2.1: the caller must authenticate; only APIs (resource servers) may ask.
     let (caller, _, info) = client_request::token_request(state, headers, body).await?;
     if caller.kind != ClientKind::ResourceServer {
@@ -45,22 +45,41 @@ async fn introspect(
     }
     let Some(info) = info.filter(|i| i.status == TokenStatus::Active) else {
         // §2.2: nothing more for an inactive token, so nothing leaks about it.
-        return Ok(serde_json::json!({ "active": false }));
+        return Ok(answer(serde_json::json!({ "active": false })));
     };
     let issuer = &state.policy.issuer;
-    Ok(serde_json::json!({
-        "active": true,
-        "scope": info.scope.to_string(),
-        "client_id": info.client_id,
-        "username": info.username,
-        "sub": info.user_id,
-        "aud": audience_claim(&audience(&info.audience, issuer)),
-        "iss": issuer,
-        "exp": info.expires_at,
-        "iat": info.issued_at,
-        "token_type": match info.kind {
+    Ok(answer(Active {
+        active: true,
+        scope: info.scope.to_string(),
+        client_id: &info.client_id,
+        username: &info.username,
+        sub: &info.user_id,
+        aud: audience_claim(&audience(&info.audience, issuer)),
+        iss: issuer,
+        exp: info.expires_at,
+        iat: info.issued_at,
+        token_type: match info.kind {
             TokenKind::Access => "Bearer",
             TokenKind::Refresh => "refresh_token",
         },
     }))
+}
+
+/// §2.2: what an active token is.
+#[derive(serde::Serialize)]
+struct Active<'a> {
+    active: bool,
+    scope: String,
+    client_id: &'a str,
+    username: &'a str,
+    sub: &'a str,
+    aud: serde_json::Value,
+    iss: &'a str,
+    exp: i64,
+    iat: i64,
+    token_type: &'static str,
+}
+
+fn answer(body: impl serde::Serialize) -> Response {
+    no_store((StatusCode::OK, Json(body)).into_response())
 }
