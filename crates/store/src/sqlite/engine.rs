@@ -49,7 +49,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -73,9 +73,22 @@ const STATEMENT_CACHE: usize = 96;
 /// that is polled once and then neither polled again nor dropped never wakes it; the writer
 /// then looks at its queue by itself after this long, so no write waits forever.
 const OWED_WAKE_BOUND: Duration = Duration::from_millis(100);
-/// How long the writer waits for more jobs when woken for a batch under half its last one:
-/// about one request's round trip on loopback (BENCHMARKS.md, "What each change bought").
-const LINGER: Duration = Duration::from_micros(150);
+/// How the writer waits for more jobs when woken for a batch smaller than its last one
+/// (`write_loop`): each next job within about one request's round trip on loopback, and a
+/// millisecond in all (BENCHMARKS.md, "What each change bought").
+const LINGER: Linger = Linger {
+    gap: Duration::from_micros(150),
+    total: Duration::from_millis(1),
+};
+
+/// See [`LINGER`].
+#[derive(Debug, Clone, Copy)]
+struct Linger {
+    /// The longest wait for the next job; none coming within it ends the wait.
+    gap: Duration,
+    /// The longest wait in all.
+    total: Duration,
+}
 /// How long the first caller of a batch may take to wake the others when the writer has
 /// nothing else to commit (`answer.rs`); otherwise the writer's next commit bounds it.
 const RELAY_BOUND: Duration = Duration::from_millis(1);
@@ -387,11 +400,12 @@ impl Db {
         Db::start_lingering(location, setup, LINGER).await
     }
 
-    /// [`Db::start`] with the writer lingering `linger` for more jobs (see `write_loop`).
+    /// [`Db::start`] with the writer lingering as `linger` says for more jobs (see
+    /// `write_loop`).
     async fn start_lingering(
         location: Location,
         setup: fn(&mut Connection) -> StoreResult<()>,
-        linger: Duration,
+        linger: Linger,
     ) -> StoreResult<Db> {
         let loc = location.clone();
         let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
@@ -590,7 +604,7 @@ fn checkpoint_loop(path: &std::path::Path, commits: &AtomicU64, stop: &mpsc::Rec
     }
 }
 
-fn write_loop(conn: &Mutex<Connection>, queue: &Queue, commits: &AtomicU64, linger: Duration) {
+fn write_loop(conn: &Mutex<Connection>, queue: &Queue, commits: &AtomicU64, linger: Linger) {
     let _gone = WriterGone(queue);
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     let mut last = 0;
@@ -612,13 +626,26 @@ fn write_loop(conn: &Mutex<Connection>, queue: &Queue, commits: &AtomicU64, ling
             std::thread::yield_now();
             queue.take(&mut batch, false);
         }
-        if batch.len() * 2 < last {
+        if batch.len() < last {
             // The callers answered by the last commit are most likely sending their next
-            // writes right now; a commit costs about as much for one job as for eight, so
-            // wait briefly for them. The wait ends as soon as a caller wakes the writer.
-            // Only after a bigger batch: under steady single writes (c=1) it never waits.
-            // At c=8: 8 % less CPU per flow and 10 % more flows (BENCHMARKS.md).
-            queue.linger(&mut batch, linger);
+            // writes right now, and a commit costs about as much for one job as for eight.
+            // So wait for them, one at a time, until the batch is as large as the last one,
+            // no job comes within `linger.gap` (they have stopped writing for now) or
+            // `linger.total` has passed. Under steady single writes (c=1) the last batch
+            // held one job, so it never waits. At c=8: 18 % less CPU per flow, 14 % more
+            // flows and a lower p99 than waiting once for the next job (BENCHMARKS.md).
+            let deadline = Instant::now() + linger.total;
+            while batch.len() < last {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let before = batch.len();
+                if left.is_zero() {
+                    break;
+                }
+                queue.linger(&mut batch, linger.gap.min(left));
+                if batch.len() == before {
+                    break;
+                }
+            }
         }
         last = batch.len();
         let commit = {
@@ -1004,25 +1031,32 @@ mod tests {
         );
     }
 
-    /// After a commit of several jobs, a job that comes alone does not commit alone: the
-    /// writer waits for the next caller to wake it (here: long, as the linger is 10 s in this
-    /// test), and both jobs share one commit, well before the linger runs out. The lone
-    /// caller's future is then left unpolled, so the next caller depends on the writer taking
-    /// back the relay it handed the lone one.
+    /// After a commit of two jobs, a job that comes alone does not commit alone: the writer
+    /// waits for the next caller to wake it (here: long, as the linger is 10 s in this test),
+    /// and both jobs share one commit as soon as they are as many as the last one's, well
+    /// before the linger runs out. The lone caller's future is then left unpolled, so the
+    /// next caller depends on the writer taking back the relay it handed the lone one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_batch_after_a_bigger_one_waits_for_the_next_writes() {
         let dir = tempfile::tempdir().unwrap();
         let linger = Duration::from_secs(10);
         let path = dir.path().join("g.db");
         let db = Arc::new(
-            Db::start_lingering(Location::File(path), setup, linger)
-                .await
-                .unwrap(),
+            Db::start_lingering(
+                Location::File(path),
+                setup,
+                Linger {
+                    gap: linger,
+                    total: linger,
+                },
+            )
+            .await
+            .unwrap(),
         );
         writer_asleep(&db).await;
         let results = one_batch(
             &db,
-            (0..4)
+            (0..2)
                 .map(|i| {
                     let k: &'static str = Box::leak(format!("g{i}").into_boxed_str());
                     Box::pin(db.write(insert(k)))
@@ -1063,6 +1097,81 @@ mod tests {
         assert_eq!(alone.await.unwrap(), 1);
         assert_eq!(db.commits() - before, 1, "the two jobs shared one commit");
         assert!(started.elapsed() < linger, "the next caller ended the wait");
+    }
+
+    /// A store whose writer lingers as `linger` says, after one commit of three jobs.
+    async fn after_three(dir: &tempfile::TempDir, linger: Linger) -> Arc<Db> {
+        let path = dir.path().join("three.db");
+        let db = Arc::new(
+            Db::start_lingering(Location::File(path), setup, linger)
+                .await
+                .unwrap(),
+        );
+        writer_asleep(&db).await;
+        let jobs = ["t1", "t2", "t3"]
+            .into_iter()
+            .map(|k| {
+                Box::pin(db.write(insert(k)))
+                    as std::pin::Pin<Box<dyn Future<Output = StoreResult<usize>> + Send>>
+            })
+            .collect();
+        assert!(one_batch(&db, jobs).await.iter().all(Result::is_ok));
+        writer_asleep(&db).await;
+        db
+    }
+
+    /// Jobs that come one at a time after a commit of three wait for each other and share
+    /// one commit, which happens as soon as the third is there, not when the wait runs out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_that_come_one_by_one_share_a_commit_as_large_as_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = Duration::from_secs(10);
+        let db = after_three(
+            &dir,
+            Linger {
+                gap: long,
+                total: long,
+            },
+        )
+        .await;
+        let before = db.commits();
+        let started = Instant::now();
+        let mut writes = Vec::new();
+        for k in ["w1", "w2", "w3"] {
+            let db = Arc::clone(&db);
+            writes.push(tokio::spawn(async move { db.write(insert(k)).await }));
+            // Real time: the writer's wait runs on it.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for write in writes {
+            assert_eq!(write.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(db.commits() - before, 1, "the three shared one commit");
+        assert!(started.elapsed() < long / 2, "the third ended the wait");
+    }
+
+    /// The wait ends when no job comes within the gap, and in any case after the total: a
+    /// lone job after a commit of three is committed alone, after the shorter of the two.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wait_for_more_jobs_is_bounded_by_the_gap_and_the_total() {
+        let dir = tempfile::tempdir().unwrap();
+        for (gap, total) in [
+            (Duration::from_millis(200), Duration::from_secs(30)),
+            (Duration::from_secs(30), Duration::from_millis(200)),
+        ] {
+            let db = after_three(&dir, Linger { gap, total }).await;
+            let before = db.commits();
+            let started = Instant::now();
+            assert_eq!(db.write(insert("lone")).await.unwrap(), 1);
+            let waited = started.elapsed();
+            assert_eq!(db.commits() - before, 1);
+            assert!(
+                waited >= Duration::from_millis(200) && waited < Duration::from_secs(10),
+                "waited {waited:?} with a gap of {gap:?} and a total of {total:?}"
+            );
+            drop(db);
+            std::fs::remove_file(dir.path().join("three.db")).unwrap();
+        }
     }
 
     /// A caller whose future is polled once and then neither polled again nor dropped never
