@@ -1,8 +1,6 @@
 //! Minting tokens: opaque or RFC 9068 JWT access tokens, rotating refresh tokens, and
 //! OpenID Connect ID tokens (OIDC Core §2).
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use oauthd_core::client::{AccessTokenFormat, Client, GrantType};
 use oauthd_core::jose::at_hash;
@@ -10,7 +8,7 @@ use oauthd_core::scope::Scope;
 use oauthd_core::secret::{Secret, SecretKind, random_id};
 use oauthd_store::{NewPair, NewRefresh};
 
-use crate::http::response::no_store;
+use crate::http::response::json_no_store;
 use crate::keys::{ID_TOKEN_LIFETIME, KeyError};
 use crate::state::AppState;
 
@@ -140,7 +138,7 @@ impl Minted {
             id_token: self.id_token.as_deref(),
             scope: (!self.scope.is_empty()).then(|| self.scope.to_string()),
         };
-        no_store((StatusCode::OK, Json(body)).into_response())
+        json_no_store(body)
     }
 }
 

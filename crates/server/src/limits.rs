@@ -40,7 +40,10 @@ pub fn refusal<B>(request: &Request<B>) -> Option<Response> {
         return Some(
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "The request body is too large; send at most 16 KiB.\n",
+                format!(
+                    "The request body is too large; send at most {} KiB.\n",
+                    MAX_BODY_BYTES / 1024
+                ),
             )
                 .into_response(),
         );

@@ -1,16 +1,15 @@
 //! `POST /o/oauth2/introspect` (RFC 7662), for resource servers.
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
 
 use oauthd_core::client::ClientKind;
 use oauthd_core::error::{ErrorCode, OAuthError};
 use oauthd_store::{TokenKind, TokenStatus};
 
 use crate::http::client_request::{self, Failure};
-use crate::http::response::no_store;
+use crate::http::response::json_no_store;
 use crate::issue::{audience, audience_claim};
 use crate::state::AppState;
 
@@ -45,10 +44,10 @@ async fn introspect(
     }
     let Some(info) = info.filter(|i| i.status == TokenStatus::Active) else {
         // §2.2: nothing more for an inactive token, so nothing leaks about it.
-        return Ok(answer(serde_json::json!({ "active": false })));
+        return Ok(json_no_store(serde_json::json!({ "active": false })));
     };
     let issuer = &state.policy.issuer;
-    Ok(answer(Active {
+    Ok(json_no_store(Active {
         active: true,
         scope: info.scope.to_string(),
         client_id: &info.client_id,
@@ -78,8 +77,4 @@ struct Active<'a> {
     exp: i64,
     iat: i64,
     token_type: &'static str,
-}
-
-fn answer(body: impl serde::Serialize) -> Response {
-    no_store((StatusCode::OK, Json(body)).into_response())
 }

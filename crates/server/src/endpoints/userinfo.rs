@@ -1,5 +1,4 @@
 //! `GET/POST /o/oauth2/userinfo` (OIDC Core §5.3), with Bearer errors per RFC 6750 §3.
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -10,7 +9,7 @@ use oauthd_core::form::Params;
 use oauthd_core::secret::Secret;
 use oauthd_store::{TokenKind, TokenStatus};
 
-use crate::http::response::{no_store, store_failure_json};
+use crate::http::response::{json_no_store, no_store, store_failure_json};
 use crate::state::AppState;
 
 /// RFC 6750 §3: the challenge, with an error code once a token was presented.
@@ -147,5 +146,5 @@ pub async fn handle(
         // Nothing here verifies addresses, so none is claimed verified.
         claims["email_verified"] = false.into();
     }
-    no_store((StatusCode::OK, Json(claims)).into_response())
+    json_no_store(claims)
 }

@@ -18,6 +18,11 @@ pub fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// 200 with a JSON body that must not be cached: token, introspection and userinfo answers.
+pub fn json_no_store(body: impl serde::Serialize) -> Response {
+    no_store((StatusCode::OK, Json(body)).into_response())
+}
+
 /// RFC 6749 §5.2: JSON error, 400, or 401 for `invalid_client` (with a Basic challenge when
 /// the client tried Basic).
 pub fn oauth_error(error: &OAuthError, basic_tried: bool) -> Response {

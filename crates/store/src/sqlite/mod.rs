@@ -203,8 +203,9 @@ fn alongside<T>(
 /// The counter comes with the request's next read, in its statement, as on PostgreSQL: on a
 /// cache hit a combined read is one statement instead of four (`BEGIN`, the counter, the
 /// read, `COMMIT`), in one read transaction as before. When the read finds no row, or there
-/// is no read beside the client, the counter is read on its own, after it; on a cache miss the client's row is read after the
-/// counter, in a statement of its own. Both orders are the one `ClientCache::put` needs.
+/// is no read beside the client, the counter is read on its own, after it; on a cache miss
+/// the client's row is read after the counter, in a statement of its own. Both orders are
+/// the one `ClientCache::put` needs.
 #[async_trait]
 impl CombinedReads for SqliteStore {
     async fn client_and(
